@@ -1,0 +1,56 @@
+# Two commands do everything on a machine with only Python 3.11:
+#   make run    install, provision weights, start database and broker, migrate, create
+#               the demo organization, then serve :8000 and run one Celery worker.
+#   make test   the same set-up, then the whole test suite.
+
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+PY := $(VENV)/bin/python
+INSTALLED := $(VENV)/.installed
+
+# Optional settings from .env (see .env.example).
+ifneq (,$(wildcard .env))
+include .env
+export
+endif
+
+.PHONY: run test test-suite setup install models migrate lint stop clean
+
+$(INSTALLED): requirements.txt requirements-dev.txt
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -r requirements.txt -r requirements-dev.txt
+	touch $(INSTALLED)
+
+install: $(INSTALLED)
+
+models: install
+	$(PY) manage.py provision_models
+
+migrate: install
+	$(PY) manage.py migrate --noinput
+
+setup: models migrate
+
+run: setup
+	$(PY) manage.py setup_demo
+	$(PY) -m project.devserver
+
+# The embedded services that the test run starts are stopped when it ends.
+test: install
+	$(PY) -m project.embedded exec -- $(MAKE) --no-print-directory test-suite
+
+test-suite: setup
+	$(PY) -m ruff check .
+	$(PY) manage.py makemigrations --check --dry-run
+	$(PY) -m pytest
+
+lint: install
+	$(PY) -m ruff check .
+
+# Stops the embedded PostgreSQL and Redis (if running).
+stop:
+	$(PY) -m project.embedded stop
+
+clean: stop
+	rm -rf var $(VENV)

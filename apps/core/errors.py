@@ -1,0 +1,34 @@
+"""Errors that services raise and the API turns into {"error": {...}} with a stable code."""
+
+
+class ServiceError(Exception):
+    status = 400
+    code = "invalid"
+
+    def __init__(self, message: str, *, code: str | None = None, field: str | None = None):
+        super().__init__(message)
+        self.message = message
+        if code:
+            self.code = code
+        self.field = field
+
+
+class NotFound(ServiceError):
+    # "Missing" and "another organization's" are the same answer on purpose.
+    status = 404
+    code = "not_found"
+
+
+class InvalidImage(ServiceError):
+    status = 400
+    code = "image_invalid"
+
+
+class ImageTooLarge(ServiceError):
+    status = 413
+    code = "image_too_large"
+
+
+class ModelUnavailable(ServiceError):
+    status = 503
+    code = "model_unavailable"

@@ -1,0 +1,50 @@
+"""What /healthz reports: each dependency the service needs, checked for real."""
+
+from django.conf import settings
+from django.db import connection
+
+from apps.recognition.pipeline import catalog
+
+
+def check_database() -> dict:
+    try:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT extversion FROM pg_extension WHERE extname = 'vector'")
+            row = cursor.fetchone()
+        return {"ok": row is not None, "pgvector": row[0] if row else None}
+    except Exception as error:  # reported, not raised: health must answer
+        return {"ok": False, "error": str(error)}
+
+
+def check_broker_and_workers() -> tuple[dict, dict]:
+    from project.celery import app
+
+    try:
+        with app.connection_for_write() as conn:
+            conn.ensure_connection(max_retries=1, timeout=2)
+        broker = {"ok": True}
+    except Exception as error:
+        return {"ok": False, "error": str(error)}, {"ok": False, "seen": []}
+    replies = app.control.ping(timeout=1.0)
+    seen = sorted(name for reply in replies for name in reply)
+    return broker, {"ok": bool(seen), "seen": seen}
+
+
+def check_models() -> dict:
+    return {
+        name: {"ready": catalog.model_ready(name, settings.DEEPFACE_HOME), "dimensions": spec.dimensions}
+        for name, spec in catalog.MODELS.items()
+    }
+
+
+def health() -> dict:
+    database = check_database()
+    broker, workers = check_broker_and_workers()
+    models = check_models()
+    return {
+        "ok": database["ok"] and broker["ok"],
+        "database": database,
+        "broker": broker,
+        "workers": workers,
+        "models": models,
+    }

@@ -1,0 +1,66 @@
+from django.db import models
+from pgvector.django import VectorField
+
+from apps.core.models import TenantOwned
+
+
+def face_image_path(instance, filename: str) -> str:
+    return f"org_{instance.organization_id}/gallery/{instance.person_id}/{filename}"
+
+
+class Person(TenantOwned):
+    name = models.CharField(max_length=200)
+    external_id = models.CharField(max_length=200, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        verbose_name_plural = "people"
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class FaceImage(TenantOwned):
+    """An enrollment photo of a person."""
+
+    class Status(models.TextChoices):
+        PENDING = "pending"
+        ENROLLED = "enrolled"
+        REJECTED = "rejected"
+
+    person = models.ForeignKey(Person, on_delete=models.CASCADE, related_name="face_images")
+    image = models.ImageField(upload_to=face_image_path)
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.PENDING)
+    # Machine-readable code (no_face, model_unavailable, ...) and a sentence for people.
+    reason = models.CharField(max_length=64, blank=True)
+    detail = models.TextField(blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    processed_at = models.DateTimeField(null=True, blank=True)
+
+    def __str__(self) -> str:
+        return f"{self.person} #{self.pk} ({self.status})"
+
+
+class FaceEmbedding(TenantOwned):
+    """One face of an enrollment photo, embedded by one model."""
+
+    face_image = models.ForeignKey(FaceImage, on_delete=models.CASCADE, related_name="embeddings")
+    # Denormalized from face_image so that 1:K matching needs no join.
+    person = models.ForeignKey(Person, on_delete=models.CASCADE, related_name="embeddings")
+    model_name = models.CharField(max_length=32)
+    dimensions = models.PositiveSmallIntegerField()
+    detector = models.CharField(max_length=32)
+    embedding = VectorField()
+    box_x = models.IntegerField()
+    box_y = models.IntegerField()
+    box_w = models.IntegerField()
+    box_h = models.IntegerField()
+    # Detector confidence for now; the quality issue widens it into several signals.
+    quality = models.FloatField(default=0.0)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["face_image", "model_name"], name="one_embedding_per_photo_and_model")
+        ]
+        indexes = [models.Index(fields=["organization", "model_name"])]

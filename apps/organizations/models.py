@@ -1,0 +1,73 @@
+from django.conf import settings
+from django.db import models
+
+from apps.core.models import TenantOwned
+from apps.recognition.pipeline import catalog
+
+MODEL_CHOICES = [(name, name) for name in catalog.MODELS]
+DETECTOR_CHOICES = [(name, name) for name in catalog.DETECTORS]
+
+
+class Organization(models.Model):
+    name = models.CharField(max_length=200)
+    slug = models.SlugField(max_length=64, unique=True)
+    recognition_model = models.CharField(max_length=32, choices=MODEL_CHOICES)
+    detector = models.CharField(max_length=32, choices=DETECTOR_CHOICES)
+    # Cosine distance; empty means the model's built-in default.
+    match_threshold = models.FloatField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    def __str__(self) -> str:
+        return self.name
+
+    @property
+    def threshold(self) -> float:
+        if self.match_threshold is not None:
+            return self.match_threshold
+        return catalog.model_spec(self.recognition_model).default_threshold
+
+
+class Membership(TenantOwned):
+    class Role(models.TextChoices):
+        OWNER = "owner"
+        ADMIN = "admin"
+        VIEWER = "viewer"
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="memberships")
+    role = models.CharField(max_length=16, choices=Role.choices, default=Role.VIEWER)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["user", "organization"], name="one_membership_per_user_and_org")]
+
+
+class Camera(TenantOwned):
+    name = models.CharField(max_length=200)
+    location = models.CharField(max_length=200, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["organization", "name"], name="camera_name_unique_in_org")]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class ApiKey(TenantOwned):
+    class Scope(models.TextChoices):
+        FRAMES_WRITE = "frames:write"
+        GALLERY_WRITE = "gallery:write"
+        REPORTS_READ = "reports:read"
+
+    name = models.CharField(max_length=200, blank=True)
+    # The visible part of the key, used to find the row; the secret is only hashed.
+    prefix = models.CharField(max_length=16, unique=True)
+    hashed_key = models.CharField(max_length=128)
+    scopes = models.JSONField(default=list)
+    camera = models.ForeignKey(Camera, null=True, blank=True, on_delete=models.CASCADE)
+    created_at = models.DateTimeField(auto_now_add=True)
+    last_used_at = models.DateTimeField(null=True, blank=True)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+
+    def __str__(self) -> str:
+        return f"{self.prefix}… ({self.name or 'unnamed'})"

@@ -1,0 +1,62 @@
+import hashlib
+import hmac
+import secrets
+
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
+
+from apps.organizations.models import ApiKey, Organization
+from apps.recognition.pipeline import catalog
+
+ALL_SCOPES = [scope.value for scope in ApiKey.Scope]
+
+
+def _hash_secret(secret: str) -> str:
+    # Keys carry 256 random bits, so a fast hash is enough; a slow one would only
+    # make every API request slower.
+    return hashlib.sha256(secret.encode()).hexdigest()
+
+
+def organization_create(*, slug: str, name: str = "", recognition_model: str = "", detector: str = "") -> Organization:
+    model = recognition_model or settings.RECOGNITION_DEFAULT_MODEL
+    detector = detector or settings.RECOGNITION_DEFAULT_DETECTOR
+    catalog.required_files(model, detector)  # raises ValueError for unknown names
+    return Organization.objects.create(slug=slug, name=name or slug, recognition_model=model, detector=detector)
+
+
+@transaction.atomic
+def api_key_create(
+    *, organization: Organization, name: str = "", scopes: list[str] | None = None, camera=None
+) -> tuple[ApiKey, str]:
+    """Return the row and the full key; the key is shown once and only its hash is kept."""
+    scopes = ALL_SCOPES if scopes is None else scopes
+    unknown = set(scopes) - set(ALL_SCOPES)
+    if unknown:
+        raise ValueError(f"Unknown scopes: {', '.join(sorted(unknown))}")
+    prefix = secrets.token_hex(4)
+    secret = secrets.token_urlsafe(32)
+    api_key = ApiKey.objects.create(
+        organization=organization,
+        name=name,
+        prefix=prefix,
+        hashed_key=_hash_secret(secret),
+        scopes=list(scopes),
+        camera=camera,
+    )
+    return api_key, f"{prefix}.{secret}"
+
+
+def api_key_authenticate(raw_key: str) -> ApiKey | None:
+    prefix, _, secret = raw_key.strip().partition(".")
+    if not prefix or not secret:
+        return None
+    api_key = ApiKey.objects.select_related("organization").filter(prefix=prefix, revoked_at__isnull=True).first()
+    if api_key is None or not hmac.compare_digest(api_key.hashed_key, _hash_secret(secret)):
+        return None
+    now = timezone.now()
+    # One write a minute at most: last_used is for people, not an audit trail.
+    if api_key.last_used_at is None or (now - api_key.last_used_at).total_seconds() > 60:
+        ApiKey.objects.filter(pk=api_key.pk).update(last_used_at=now)
+        api_key.last_used_at = now
+    return api_key

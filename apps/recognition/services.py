@@ -1,0 +1,184 @@
+"""Glue between database rows and the pipeline: frames in, sightings out."""
+
+import logging
+import time
+import uuid
+from datetime import timedelta
+
+import numpy as np
+from django.conf import settings
+from django.core.files.base import ContentFile
+from django.db import transaction
+from django.utils import timezone
+
+from apps.core.errors import ImageTooLarge, InvalidImage
+from apps.recognition import selectors
+from apps.recognition.analyzers import analyzer_for, ensure_ready
+from apps.recognition.models import Frame
+from apps.recognition.pipeline import match
+from apps.recognition.pipeline.engine import AnalyzedFace
+from apps.recognition.pipeline.images import ImageRejected, decode_image, encode_jpeg
+from apps.sightings.models import Sighting
+
+CANDIDATES_KEPT = 3
+logger = logging.getLogger(__name__)
+
+
+def image_decode(data: bytes) -> np.ndarray:
+    """Decode an uploaded image within the configured limits, or raise a 4xx error."""
+    try:
+        return decode_image(data, max_bytes=settings.API_MAX_IMAGE_BYTES, max_pixels=settings.API_MAX_IMAGE_PIXELS)
+    except ImageRejected as rejected:
+        error = ImageTooLarge if rejected.code == "image_too_large" else InvalidImage
+        raise error(rejected.message, field="image") from None
+
+
+def crop_face(image: np.ndarray, box, margin: float = 0.25) -> bytes:
+    height, width = image.shape[:2]
+    dx, dy = int(box.w * margin), int(box.h * margin)
+    x0, y0 = max(0, box.x - dx), max(0, box.y - dy)
+    x1, y1 = min(width, box.x + box.w + dx), min(height, box.y + box.h + dy)
+    return encode_jpeg(image[y0:y1, x0:x1])
+
+
+def frame_create(*, organization, data: bytes, camera=None, captured_at=None) -> Frame:
+    """Store a valid frame and queue it; bad input raises before anything is stored."""
+    ensure_ready(organization)
+    image_decode(data)
+    now = timezone.now()
+    frame = Frame(organization=organization, camera=camera, captured_at=captured_at or now, received_at=now)
+    frame.image.save(f"{uuid.uuid4().hex}.img", ContentFile(data), save=False)
+    frame.save()
+    frame_enqueue(frame)
+    return frame
+
+
+def frame_enqueue(frame: Frame) -> None:
+    from apps.recognition.tasks import process_frame
+
+    frame_id = frame.pk
+    transaction.on_commit(lambda: process_frame.delay(frame_id))
+
+
+def match_faces(
+    *, organization, faces: list[AnalyzedFace]
+) -> list[tuple[match.Candidate | None, list[match.Candidate]]]:
+    """For each face: the recognized person (or None) and the closest people."""
+    threshold = organization.threshold
+    results = []
+    for face in faces:
+        candidates = selectors.gallery_candidates(
+            organization_id=organization.pk,
+            model_name=organization.recognition_model,
+            embedding=face.embedding,
+            limit=CANDIDATES_KEPT,
+        )
+        results.append((match.decide(candidates, threshold), candidates))
+    return results
+
+
+def frame_process(*, frame_id: int) -> Frame:
+    """Recognize every face of a frame and store one sighting per face.
+
+    Safe to run twice (a redelivered task): a finished frame is left alone, and the
+    sightings of an interrupted attempt are replaced in the same transaction.
+    """
+    frame = Frame.objects.select_related("organization").get(pk=frame_id)
+    if frame.status in (Frame.Status.DONE, Frame.Status.FAILED):
+        return frame
+    Frame.objects.filter(pk=frame.pk).update(
+        status=Frame.Status.PROCESSING, started_at=timezone.now(), attempts=frame.attempts + 1
+    )
+    organization = frame.organization
+    timings = {}
+    started = time.perf_counter()
+
+    def lap(stage: str) -> None:
+        nonlocal started
+        now = time.perf_counter()
+        timings[stage] = round((now - started) * 1000, 1)
+        started = now
+
+    try:
+        analyzer = analyzer_for(organization)
+        with frame.image.open("rb") as file:
+            image = image_decode(file.read())
+        lap("decode")
+        detected = analyzer.detect(image)
+        lap("detect")
+        vectors = analyzer.embed(image, detected)
+        faces = [AnalyzedFace(face, vector) for face, vector in zip(detected, vectors, strict=True)]
+        lap("embed")
+        decisions = match_faces(organization=organization, faces=faces)
+        lap("match")
+    except Exception as error:  # recorded on the frame: a client polling it must learn why
+        logger.exception("frame %s failed", frame.pk)
+        code = getattr(error, "code", "processing_failed")
+        Frame.objects.filter(pk=frame.pk).update(
+            status=Frame.Status.FAILED, finished_at=timezone.now(), error_code=code, error=str(error)[:2000]
+        )
+        frame.refresh_from_db()
+        return frame
+
+    threshold = organization.threshold
+    with transaction.atomic():
+        Sighting.objects.filter(frame=frame).delete()
+        for face, (recognized, candidates) in zip(faces, decisions, strict=True):
+            nearest = candidates[0] if candidates else None
+            sighting = Sighting(
+                organization=organization,
+                frame=frame,
+                camera=frame.camera,
+                seen_at=frame.captured_at,
+                person_id=recognized.person_id if recognized else None,
+                distance=nearest.distance if nearest else None,
+                similarity=match.similarity(nearest.distance, threshold) if nearest else None,
+                threshold=threshold,
+                model_name=organization.recognition_model,
+                candidates=[
+                    {
+                        "person": c.person_id,
+                        "distance": c.distance,
+                        "similarity": match.similarity(c.distance, threshold),
+                    }
+                    for c in candidates
+                ],
+                box_x=face.face.box.x,
+                box_y=face.face.box.y,
+                box_w=face.face.box.w,
+                box_h=face.face.box.h,
+                confidence=face.face.confidence,
+                embedding=face.embedding,
+            )
+            sighting.crop.save(f"{uuid.uuid4().hex}.jpg", ContentFile(crop_face(image, face.face.box)), save=False)
+            sighting.save()
+        lap("write")
+        Frame.objects.filter(pk=frame.pk).update(
+            status=Frame.Status.DONE, finished_at=timezone.now(), timings=timings, error_code="", error=""
+        )
+    frame.refresh_from_db()
+    return frame
+
+
+def frame_wait(*, frame: Frame, timeout: float) -> Frame:
+    """Poll until the frame is finished or the timeout passes."""
+    deadline = time.monotonic() + min(timeout, settings.API_MAX_WAIT_SECONDS)
+    while frame.status in (Frame.Status.QUEUED, Frame.Status.PROCESSING) and time.monotonic() < deadline:
+        time.sleep(0.05)
+        frame.refresh_from_db(fields=["status", "finished_at", "timings", "error_code", "error"])
+    return frame
+
+
+def frames_requeue_stale() -> int:
+    """Queue again the frames whose worker died: still 'processing' long after they
+    started, or 'queued' for as long (their message was lost with the broker)."""
+    cutoff = timezone.now() - timedelta(seconds=settings.RECOGNITION_STALE_FRAME_SECONDS)
+    stale = Frame.objects.filter(status=Frame.Status.PROCESSING, started_at__lt=cutoff) | Frame.objects.filter(
+        status=Frame.Status.QUEUED, received_at__lt=cutoff
+    )
+    count = 0
+    for frame in stale:
+        Frame.objects.filter(pk=frame.pk).update(status=Frame.Status.QUEUED)
+        frame_enqueue(frame)
+        count += 1
+    return count

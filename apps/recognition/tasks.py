@@ -1,0 +1,32 @@
+import logging
+
+from celery import shared_task
+from celery.signals import worker_process_init, worker_ready
+
+from apps.recognition import services
+from apps.recognition.analyzers import preload
+
+logger = logging.getLogger(__name__)
+
+
+@shared_task(acks_late=True, autoretry_for=(ConnectionError,), retry_backoff=True, max_retries=5)
+def process_frame(frame_id: int) -> None:
+    services.frame_process(frame_id=frame_id)
+
+
+@shared_task
+def requeue_stale_frames() -> int:
+    return services.frames_requeue_stale()
+
+
+@worker_process_init.connect
+def load_models(**kwargs) -> None:
+    # Each pool process loads its models before it takes a task.
+    logger.info("models loaded: %s", ", ".join(preload()) or "none ready")
+
+
+@worker_ready.connect
+def recover_frames(**kwargs) -> None:
+    count = services.frames_requeue_stale()
+    if count:
+        logger.warning("re-queued %s frames left unfinished by a previous worker", count)

