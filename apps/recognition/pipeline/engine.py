@@ -4,6 +4,7 @@ A FaceAnalyzer loads its detector and model once; a worker process keeps one per
 (model, detector) for its whole life, so no frame pays for loading a model.
 """
 
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -55,7 +56,8 @@ class FaceAnalyzer:
         missing = catalog.missing_files(model_name, detector, deepface_home)
         if missing:
             raise ModelNotReady(model_name, detector, missing)
-        # DeepFace reads DEEPFACE_HOME when it builds a model; the caller sets it.
+        # DeepFace finds weights through the DEEPFACE_HOME environment variable only.
+        os.environ["DEEPFACE_HOME"] = str(deepface_home)
         from deepface.modules import modeling
 
         self.spec = catalog.model_spec(model_name)

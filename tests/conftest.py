@@ -1,0 +1,143 @@
+import os
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+
+import pytest
+from django.conf import settings
+from django.db import connection
+from django.test import override_settings
+from rest_framework.test import APIClient
+
+from apps.organizations.services import api_key_create, organization_create
+from apps.recognition.pipeline import catalog, weights
+from tests.support.facenet_onnx import write_facenet128_onnx
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture(scope="session")
+def deepface_home(tmp_path_factory) -> Path:
+    """A weights folder of the test session's own: Dlib's real weights from their
+    package, and a Facenet file with the real architecture and made-up values. The
+    made-up file never reaches var/deepface, where `make run` would take it for real."""
+    home = tmp_path_factory.mktemp("deepface")
+    for file_name in weights.PACKAGED:
+        weights.provision_file(file_name, home, allow_download=False)
+    write_facenet128_onnx(catalog.weights_dir(home) / catalog.model_spec("Facenet").weight_file)
+    return home
+
+
+@pytest.fixture(scope="session")
+def media_root(tmp_path_factory) -> Path:
+    return tmp_path_factory.mktemp("media")
+
+
+@pytest.fixture(scope="session", autouse=True)
+def isolated_files(deepface_home, media_root):
+    with override_settings(DEEPFACE_HOME=deepface_home, MEDIA_ROOT=media_root):
+        os.environ["DEEPFACE_HOME"] = str(deepface_home)
+        yield
+
+
+@pytest.fixture(scope="session")
+def celery_queue() -> str:
+    """A queue of this session's own: a `make run` worker on the same broker must not
+    take the test's tasks, nor may the test worker take leftovers of earlier runs."""
+    from project.celery import app
+
+    name = f"test-{uuid.uuid4().hex[:8]}"
+    app.conf.task_default_queue = name
+    yield name
+    with app.connection_for_write() as conn:
+        conn.default_channel.queue_delete(name)
+
+
+def database_url() -> str:
+    db = connection.settings_dict
+    host = db["HOST"]
+    netloc = f"{db['USER']}:{db['PASSWORD']}@" if db["PASSWORD"] else f"{db['USER']}@"
+    if host.startswith("/"):
+        return f"postgresql://{netloc}/{db['NAME']}?host={host}"
+    return f"postgresql://{netloc}{host}:{db['PORT'] or 5432}/{db['NAME']}"
+
+
+@pytest.fixture(scope="session")
+def celery_worker(django_db_setup, django_db_blocker, celery_queue, deepface_home, media_root, tmp_path_factory):
+    """A real Celery worker process on the test database and the real broker."""
+    from project.celery import app
+
+    with django_db_blocker.unblock():
+        env = {
+            **os.environ,
+            "DATABASE_URL": database_url(),
+            "CELERY_BROKER_URL": settings.CELERY_BROKER_URL,
+            "DEEPFACE_HOME": str(deepface_home),
+            "MEDIA_ROOT": str(media_root),
+            "RECOGNITION_STALE_FRAME_SECONDS": "300",
+        }
+    log = tmp_path_factory.mktemp("worker") / "worker.log"
+    node = f"test-{celery_queue}@%h"
+    with open(log, "w") as out:
+        process = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "celery",
+                "-A",
+                "project",
+                "worker",
+                "--pool=prefork",
+                "--concurrency=1",
+                "-Q",
+                celery_queue,
+                "-n",
+                node,
+                "--loglevel=INFO",
+            ],
+            cwd=REPO,
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
+    deadline = time.monotonic() + 120
+    while True:
+        if process.poll() is not None:
+            pytest.fail(f"celery worker exited with {process.returncode}:\n{log.read_text()[-3000:]}")
+        replies = app.control.ping(timeout=0.5)
+        if any(name.startswith(f"test-{celery_queue}@") for reply in replies for name in reply):
+            break
+        if time.monotonic() > deadline:
+            process.kill()
+            pytest.fail(f"celery worker did not answer within 120 s:\n{log.read_text()[-3000:]}")
+    yield process
+    process.terminate()
+    try:
+        process.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        process.kill()
+    print(f"\ncelery worker log: {log}")
+
+
+@pytest.fixture
+def make_org():
+    def make(slug: str, model: str = "Dlib"):
+        organization = organization_create(slug=slug, recognition_model=model, detector="dlib")
+        api_key, raw_key = api_key_create(organization=organization, name="test")
+        client = APIClient()
+        client.credentials(HTTP_AUTHORIZATION=f"Api-Key {raw_key}")
+        return organization, raw_key, client
+
+    return make
+
+
+@pytest.fixture
+def org_a(db, make_org):
+    return make_org("org-a")
+
+
+@pytest.fixture
+def org_b(db, make_org):
+    return make_org("org-b")

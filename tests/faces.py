@@ -1,0 +1,29 @@
+"""Where the shared test photos are: ../shared/datasets/faces, or $FACES_DIR.
+
+Without them a test that needs them is skipped on a developer's machine, and the
+run fails under CI (CI is set), so a missing dataset can never pass silently."""
+
+import os
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+FACES_DIR = Path(os.environ.get("FACES_DIR", REPO.parent / "shared" / "datasets" / "faces"))
+
+
+def faces_dir() -> Path:
+    if not (FACES_DIR / "labels.csv").is_file():
+        message = f"shared face photos not found in {FACES_DIR} (set FACES_DIR)"
+        if os.environ.get("CI"):
+            pytest.fail(message)
+        pytest.skip(message)
+    return FACES_DIR
+
+
+def photo(name: str) -> Path:
+    return faces_dir() / name
+
+
+def photo_bytes(name: str) -> bytes:
+    return photo(name).read_bytes()

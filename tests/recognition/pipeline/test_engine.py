@@ -1,0 +1,87 @@
+"""The pipeline as a plain library, with the real Dlib weights on the shared photos."""
+
+import csv
+
+import numpy as np
+import pytest
+
+from apps.recognition.pipeline import catalog
+from apps.recognition.pipeline.engine import FaceAnalyzer, ModelNotReady
+from apps.recognition.pipeline.images import decode_image
+from tests.faces import faces_dir, photo_bytes
+
+LIMITS = {"max_bytes": 50 * 1024 * 1024, "max_pixels": 40_000_000}
+
+
+@pytest.fixture(scope="module")
+def analyzer(deepface_home):
+    return FaceAnalyzer(model_name="Dlib", detector="dlib", deepface_home=deepface_home, detect_max_side=800)
+
+
+def load(name):
+    return decode_image(photo_bytes(name), **LIMITS)
+
+
+def cosine(a, b):
+    return 1 - float(np.dot(a, b) / (np.linalg.norm(a) * np.linalg.norm(b)))
+
+
+def largest(analyzer, name):
+    faces = analyzer.analyze(load(name))
+    return max(faces, key=lambda f: f.face.box.w * f.face.box.h).embedding
+
+
+def test_missing_weights_name_the_command_to_run(tmp_path):
+    with pytest.raises(ModelNotReady) as error:
+        FaceAnalyzer(model_name="Facenet", detector="dlib", deepface_home=tmp_path, detect_max_side=800)
+    assert "provision_models" in str(error.value)
+    assert "facenet_weights.onnx" in error.value.missing
+
+
+def test_two_faces_in_the_couple_photo_boxes_in_original_pixels(analyzer):
+    image = load("couple.jpg")
+    faces = analyzer.analyze(image)
+    assert len(faces) == 2
+    for face in faces:
+        box = face.face.box
+        assert box.w > 300  # detected on a reduced copy, reported at full size
+        assert 0 <= box.x and box.x + box.w <= image.shape[1]
+        assert face.embedding.shape == (128,) and face.embedding.dtype == np.float32
+
+
+def test_all_faces_of_a_frame_are_embedded_in_one_call(analyzer):
+    image = load("couple.jpg")
+    faces = analyzer.detect(image)
+    together = analyzer.embed(image, faces)
+    alone = np.stack([analyzer.embed(image, [face])[0] for face in faces])
+    assert together.shape == (2, 128)
+    assert np.allclose(together, alone, atol=1e-5)
+
+
+def test_same_person_is_close_and_others_are_far(analyzer):
+    threshold = catalog.model_spec("Dlib").default_threshold
+    img1, img2, img20 = (largest(analyzer, n) for n in ("img1.jpg", "img2.jpg", "img20.jpg"))
+    assert cosine(img1, img2) < threshold
+    assert cosine(img1, img20) > threshold
+
+
+def test_default_dlib_threshold_verifies_the_shared_pairs(analyzer):
+    """The built-in threshold keeps >= 99 % pair accuracy on the shared labelled pairs."""
+    folder = faces_dir()
+    with open(folder / "pairs.csv") as file:
+        pairs = list(csv.DictReader(file))
+    files = {p["file_x"] for p in pairs} | {p["file_y"] for p in pairs}
+    embeddings = {name: largest(analyzer, name) for name in sorted(files)}
+    threshold = catalog.model_spec("Dlib").default_threshold
+    correct = sum(
+        (cosine(embeddings[p["file_x"]], embeddings[p["file_y"]]) <= threshold) == (p["Decision"] == "Yes")
+        for p in pairs
+    )
+    assert correct / len(pairs) >= 0.99
+
+
+def test_facenet_with_made_up_weights_gives_128_numbers(deepface_home):
+    analyzer = FaceAnalyzer(model_name="Facenet", detector="dlib", deepface_home=deepface_home, detect_max_side=800)
+    faces = analyzer.analyze(load("couple.jpg"))
+    assert len(faces) == 2
+    assert all(face.embedding.shape == (128,) and np.isfinite(face.embedding).all() for face in faces)

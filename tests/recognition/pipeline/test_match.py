@@ -1,0 +1,23 @@
+import pytest
+
+from apps.recognition.pipeline.match import Candidate, best_per_person, decide, similarity
+
+
+def test_similarity_is_one_half_at_the_threshold_and_falls_with_distance():
+    assert similarity(0.07, 0.07) == pytest.approx(0.5)
+    assert similarity(0.0, 0.07) == 1.0
+    values = [similarity(d / 100, 0.07) for d in range(0, 50)]
+    assert all(a > b for a, b in zip(values, values[1:], strict=False))
+    assert all(0.0 <= v <= 1.0 for v in values)
+
+
+def test_best_per_person_keeps_each_persons_nearest_face():
+    neighbours = [(1, 0.3), (2, 0.1), (1, 0.05), (3, 0.2), (2, 0.4)]
+    assert best_per_person(neighbours, 2) == [Candidate(1, 0.05), Candidate(2, 0.1)]
+
+
+def test_a_face_beyond_the_threshold_is_a_stranger_not_the_closest_person():
+    candidates = [Candidate(7, 0.08), Candidate(8, 0.3)]
+    assert decide(candidates, threshold=0.07) is None
+    assert decide(candidates, threshold=0.09) == Candidate(7, 0.08)
+    assert decide([], threshold=0.5) is None

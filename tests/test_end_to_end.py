@@ -1,0 +1,135 @@
+"""The whole path for real: HTTP -> Django -> PostgreSQL/pgvector -> Redis -> a Celery
+worker process running DeepFace -> sightings. Only the API is used to drive it."""
+
+import time
+from datetime import timedelta
+
+import pytest
+import requests
+from django.utils import timezone
+
+from apps.gallery.models import FaceEmbedding
+from apps.recognition import services as recognition_services
+from apps.recognition.models import Frame
+from apps.sightings.models import Sighting
+from tests.faces import photo
+
+pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
+
+
+class Api:
+    def __init__(self, base_url: str, key: str):
+        self.base = base_url + "/api/v1"
+        self.session = requests.Session()
+        self.session.headers["Authorization"] = f"Api-Key {key}"
+
+    def person(self, name: str) -> int:
+        response = self.session.post(f"{self.base}/people/", json={"name": name}, timeout=10)
+        assert response.status_code == 201, response.text
+        return response.json()["id"]
+
+    def enroll(self, person_id: int, *files: str) -> None:
+        for name in files:
+            with open(photo(name), "rb") as image:
+                response = self.session.post(
+                    f"{self.base}/people/{person_id}/faces/", files={"image": image}, timeout=10
+                )
+            assert response.status_code == 202, response.text
+            assert set(response.json()) == {"id", "status"}
+
+    def wait_enrolled(self, person_id: int, count: int, timeout: float = 120) -> list:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            faces = self.session.get(f"{self.base}/people/{person_id}/faces/", timeout=10).json()
+            if len(faces) == count and all(f["status"] != "pending" for f in faces):
+                return faces
+            time.sleep(0.2)
+        pytest.fail(f"photos of person {person_id} still pending after {timeout} s: {faces}")
+
+    def frame(self, name: str, wait: float = 60) -> dict:
+        with open(photo(name), "rb") as image:
+            response = self.session.post(f"{self.base}/frames/?wait={wait}", files={"image": image}, timeout=wait + 10)
+        assert response.status_code == 200, response.text
+        body = response.json()
+        assert body["status"] == "done", body
+        return body
+
+
+def names(result: dict) -> list:
+    return [face["person"]["name"] if face["person"] else None for face in result["faces"]]
+
+
+def test_enroll_two_people_and_recognize_them_and_a_stranger(celery_worker, live_server, make_org):
+    organization, key, _ = make_org("e2e")
+    api = Api(live_server.url, key)
+    id01, id03 = api.person("id01"), api.person("id03")
+    api.enroll(id01, "img1.jpg", "img2.jpg")
+    api.enroll(id03, "img13.jpg", "img14.jpg")
+    assert [f["status"] for f in api.wait_enrolled(id01, 2)] == ["enrolled", "enrolled"]
+    assert [f["status"] for f in api.wait_enrolled(id03, 2)] == ["enrolled", "enrolled"]
+
+    assert names(api.frame("img4.jpg")) == ["id01"]
+    assert names(api.frame("img15.jpg")) == ["id03"]
+
+    stranger = api.frame("img20.jpg")
+    assert names(stranger) == [None]
+    assert stranger["faces"][0]["distance"] > stranger["faces"][0]["threshold"]
+    assert stranger["faces"][0]["similarity"] < 0.5
+
+    couple = api.frame("couple.jpg")
+    assert len(couple["faces"]) == 2 and set(names(couple)) == {"id01", None}
+    known = next(face for face in couple["faces"] if face["person"])
+    assert known["similarity"] > 0.5 and set(known["box"]) == {"x", "y", "w", "h"}
+
+    # The same result is there later by id, and every face became a stored sighting.
+    again = api.session.get(couple["url"], timeout=10).json()
+    assert again["faces"] == couple["faces"]
+    sightings = Sighting.objects.filter(organization=organization)
+    assert sightings.count() == 5
+    assert sightings.filter(person__isnull=True).count() == 2
+    assert all(s.crop and s.crop.storage.exists(s.crop.name) for s in sightings)
+
+
+def test_facenet_end_to_end_with_made_up_weights(celery_worker, live_server, make_org):
+    """The Facenet path runs through DeepFace's ONNX model (weights of the right
+    architecture, made-up values): 128-d embeddings are stored and matched."""
+    organization, key, _ = make_org("facenet", model="Facenet")
+    api = Api(live_server.url, key)
+    person = api.person("id01")
+    api.enroll(person, "img1.jpg")
+    assert api.wait_enrolled(person, 1)[0]["status"] == "enrolled"
+    embedding = FaceEmbedding.objects.get(organization=organization)
+    assert embedding.model_name == "Facenet" and embedding.dimensions == 128 and len(embedding.embedding) == 128
+    result = api.frame("img2.jpg")
+    assert len(result["faces"]) == 1
+    assert result["faces"][0]["distance"] is not None  # matched against the stored 128-d vector
+
+
+def test_a_frame_left_processing_by_a_dead_worker_is_processed_again(celery_worker, make_org):
+    organization, _, _ = make_org("recovery")
+    with open(photo("img20.jpg"), "rb") as image:
+        frame = recognition_services.frame_create(organization=organization, data=image.read())
+    deadline = time.monotonic() + 60
+    while Frame.objects.get(pk=frame.pk).status != Frame.Status.DONE and time.monotonic() < deadline:
+        time.sleep(0.1)
+    # Pretend a worker took it long ago and died mid-way, leaving half its work.
+    Frame.objects.filter(pk=frame.pk).update(
+        status=Frame.Status.PROCESSING, started_at=timezone.now() - timedelta(hours=1)
+    )
+    assert recognition_services.frames_requeue_stale() == 1
+    deadline = time.monotonic() + 60
+    while Frame.objects.get(pk=frame.pk).status != Frame.Status.DONE and time.monotonic() < deadline:
+        time.sleep(0.1)
+    frame.refresh_from_db()
+    assert frame.status == Frame.Status.DONE and frame.attempts == 2
+    assert Sighting.objects.filter(frame=frame).count() == 1  # replaced, not duplicated
+
+
+def test_healthz_reports_database_broker_worker_and_models(celery_worker, client, celery_queue):
+    response = client.get("/healthz")
+    assert response.status_code == 200
+    report = response.json()
+    assert report["database"] == {"ok": True, "pgvector": report["database"]["pgvector"]}
+    assert report["broker"]["ok"] is True
+    assert any(name.startswith(f"test-{celery_queue}@") for name in report["workers"]["seen"])
+    assert report["models"]["Dlib"]["ready"] is True
