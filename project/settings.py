@@ -129,6 +129,9 @@ CELERY_TASK_TIME_LIMIT = env_int("CELERY_TASK_TIME_LIMIT", 150)
 # Unacknowledged messages return to the queue after this long (seconds).
 CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": env_int("CELERY_VISIBILITY_TIMEOUT", 600)}
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
+CELERY_BEAT_SCHEDULE = {
+    "requeue-stale-frames": {"task": "apps.recognition.tasks.requeue_stale_frames", "schedule": 60.0},
+}
 
 # --- Recognition --------------------------------------------------------------------
 # DeepFace looks for weights in $DEEPFACE_HOME/.deepface/weights.

@@ -122,6 +122,11 @@ def frame_process(*, frame_id: int) -> Frame:
 
     threshold = organization.threshold
     with transaction.atomic():
+        # Two deliveries of the same frame may race (a re-queued frame whose first
+        # worker was only slow): the row lock lets exactly one of them write.
+        if Frame.objects.select_for_update().get(pk=frame.pk).status == Frame.Status.DONE:
+            frame.refresh_from_db()
+            return frame
         Sighting.objects.filter(frame=frame).delete()
         for face, (recognized, candidates) in zip(faces, decisions, strict=True):
             nearest = candidates[0] if candidates else None
