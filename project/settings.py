@@ -143,6 +143,19 @@ RECOGNITION_DEFAULT_DETECTOR = os.environ.get("RECOGNITION_DEFAULT_DETECTOR", "d
 RECOGNITION_DETECT_MAX_SIDE = env_int("RECOGNITION_DETECT_MAX_SIDE", 800)
 # Models a worker loads when it starts (comma-separated); empty = every ready model.
 RECOGNITION_PRELOAD_MODELS = os.environ.get("RECOGNITION_PRELOAD_MODELS", "")
+# Faces smaller than this (shorter side, original pixels) are not recognized, and an
+# enrollment photo whose face is smaller is rejected.
+RECOGNITION_MIN_FACE_PX = env_int("RECOGNITION_MIN_FACE_PX", 48)
+# Enrollment rejects faces less sharp than this (variance of the Laplacian at 128 px;
+# sharp faces in the shared photos score 290-1200, visibly blurred ones under 40).
+RECOGNITION_MIN_SHARPNESS = env_float("RECOGNITION_MIN_SHARPNESS", 40.0)
+# Enrollment rejects faces turned further than this (nose offset / eye distance).
+RECOGNITION_MAX_YAW = env_float("RECOGNITION_MAX_YAW", 0.45)
+# A face is recognized only when the second-best person is at least this fraction of
+# the threshold further away than the best one (organizations can override it).
+RECOGNITION_MATCH_MARGIN = env_float("RECOGNITION_MATCH_MARGIN", 0.1)
+# False-accept rate that `calibrate` recommends a threshold for.
+RECOGNITION_TARGET_FAR = env_float("RECOGNITION_TARGET_FAR", 0.001)
 # A frame still 'processing' after this many seconds is considered lost and re-queued.
 RECOGNITION_STALE_FRAME_SECONDS = env_int("RECOGNITION_STALE_FRAME_SECONDS", 300)
 

@@ -17,7 +17,7 @@ class PersonSerializer(serializers.ModelSerializer):
 class FaceImageSerializer(serializers.ModelSerializer):
     class Meta:
         model = FaceImage
-        fields = ["id", "status", "reason", "detail", "created_at", "processed_at"]
+        fields = ["id", "status", "reason", "detail", "warnings", "quality", "created_at", "processed_at"]
 
 
 class ImageUploadSerializer(serializers.Serializer):
@@ -52,6 +52,8 @@ def frame_representation(frame, request) -> dict:
                 "distance": s.distance,
                 "similarity": s.similarity,
                 "threshold": s.threshold,
+                "candidates": s.candidates,
+                "quality": s.quality,
             }
             for s in sightings
         ],

@@ -6,8 +6,8 @@ from apps.gallery.models import FaceImage, Person
 class FaceImageInline(admin.TabularInline):
     model = FaceImage
     extra = 0
-    fields = ["image", "status", "reason", "detail", "created_at"]
-    readonly_fields = ["status", "reason", "detail", "created_at"]
+    fields = ["image", "status", "reason", "detail", "warnings", "created_at"]
+    readonly_fields = ["status", "reason", "detail", "warnings", "created_at"]
 
 
 @admin.register(Person)

@@ -34,6 +34,10 @@ class FaceImage(TenantOwned):
     # Machine-readable code (no_face, model_unavailable, ...) and a sentence for people.
     reason = models.CharField(max_length=64, blank=True)
     detail = models.TextField(blank=True)
+    # Recorded, not blocking: [{"code": "near_duplicate" | "closer_to_other_person", "message": ...}]
+    warnings = models.JSONField(default=list, blank=True)
+    # The measured quality of the enrolled face (size, sharpness, confidence, yaw, roll).
+    quality = models.JSONField(default=dict, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     processed_at = models.DateTimeField(null=True, blank=True)
 
@@ -55,8 +59,7 @@ class FaceEmbedding(TenantOwned):
     box_y = models.IntegerField()
     box_w = models.IntegerField()
     box_h = models.IntegerField()
-    # Detector confidence for now; the quality issue widens it into several signals.
-    quality = models.FloatField(default=0.0)
+    quality = models.JSONField(default=dict, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:

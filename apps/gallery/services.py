@@ -6,11 +6,17 @@ from django.db import transaction
 from django.utils import timezone
 
 from apps.core.errors import ServiceError
+from apps.gallery import selectors
 from apps.gallery.models import FaceEmbedding, FaceImage, Person
 from apps.recognition.analyzers import analyzer_for, ensure_ready
-from apps.recognition.services import image_decode
+from apps.recognition.pipeline import quality
+from apps.recognition.services import image_decode, quality_policy
 
 logger = logging.getLogger(__name__)
+
+# A photo this close to one already enrolled (as a fraction of the threshold) adds
+# nothing: a re-encoded or resized copy of the same picture.
+NEAR_DUPLICATE_FRACTION = 0.15
 
 
 def person_create(*, organization, name: str, external_id: str = "") -> Person:
@@ -36,19 +42,63 @@ def face_image_enqueue(face_image: FaceImage) -> None:
     transaction.on_commit(lambda: enroll_face_image.delay(face_image_id))
 
 
-def _reject(face_image: FaceImage, reason: str, detail: str) -> FaceImage:
+def _reject(face_image: FaceImage, reason: str, detail: str, quality: dict | None = None) -> FaceImage:
+    FaceEmbedding.objects.filter(face_image=face_image).delete()
     face_image.status = FaceImage.Status.REJECTED
     face_image.reason = reason
     face_image.detail = detail
+    face_image.warnings = []
+    face_image.quality = quality or {}
     face_image.processed_at = timezone.now()
-    face_image.save(update_fields=["status", "reason", "detail", "processed_at"])
+    face_image.save(update_fields=["status", "reason", "detail", "warnings", "quality", "processed_at"])
     return face_image
 
 
-def face_image_enroll(*, face_image_id: int) -> FaceImage:
-    """Detect and embed the face of an enrollment photo with the organization's model.
+REJECTION_MESSAGES = {
+    "too_small": "The face is too small ({size} px; at least {min_face_px} px are needed).",
+    "blurry": "The face is too blurry (sharpness {sharpness:.0f}; at least {min_sharpness:.0f} is needed).",
+    "extreme_pose": "The face is turned too far from the camera (yaw {yaw:.2f}; at most {max_yaw:.2f}).",
+    "low_confidence": "The detector is not confident this is a face.",
+}
 
-    Re-running replaces the embedding of that model (a redelivered task, a re-embed).
+
+def enrollment_warnings(*, face_image: FaceImage, embedding, threshold: float) -> list[dict]:
+    """Recorded, not blocking: a near-copy of a photo already enrolled, and a photo that
+    looks more like someone else than like the person's own photos."""
+    own, other = selectors.nearest_own_and_other(
+        organization_id=face_image.organization_id,
+        model_name=face_image.organization.recognition_model,
+        person_id=face_image.person_id,
+        exclude_face_image_id=face_image.pk,
+        embedding=embedding,
+    )
+    warnings = []
+    if own is not None and own.distance <= NEAR_DUPLICATE_FRACTION * threshold:
+        warnings.append(
+            {
+                "code": "near_duplicate",
+                "message": f"Nearly identical to enrolled photo #{own.face_image_id} (distance {own.distance:.4f}).",
+                "face_image": own.face_image_id,
+            }
+        )
+    if other is not None and (own is None or other.distance < own.distance) and other.distance <= threshold:
+        warnings.append(
+            {
+                "code": "closer_to_other_person",
+                "message": f"Closer to {other.person_name} (distance {other.distance:.4f}) than to this person's "
+                + (f"own photos ({own.distance:.4f})." if own else "other photos (none yet)."),
+                "person": other.person_id,
+            }
+        )
+    return warnings
+
+
+def face_image_enroll(*, face_image_id: int) -> FaceImage:
+    """Detect, check and embed the face of an enrollment photo with the organization's model.
+
+    Rejects a photo with no face, two faces of similar size, or a face that is too
+    small, too blurry or turned too far. Re-running replaces the embedding of that
+    model (a redelivered task, a re-embed).
     """
     face_image = FaceImage.objects.select_related("organization", "person").get(pk=face_image_id)
     organization = face_image.organization
@@ -56,14 +106,29 @@ def face_image_enroll(*, face_image_id: int) -> FaceImage:
         analyzer = analyzer_for(organization)
         with face_image.image.open("rb") as file:
             image = image_decode(file.read())
-        faces = analyzer.detect(image)
     except ServiceError as error:
         return _reject(face_image, error.code, error.message)
+    faces = analyzer.detect(image)
     if not faces:
         return _reject(face_image, "no_face", "No face was found in the photo.")
-    # The largest face is the subject; the quality issue adds an ambiguity check.
+    if quality.ambiguous(faces):
+        return _reject(
+            face_image, "ambiguous", f"{len(faces)} faces of similar size: use a photo of this person alone."
+        )
     face = max(faces, key=lambda f: f.box.w * f.box.h)
+    measured = quality.measure(image, face)
+    policy = quality_policy()
+    reasons = quality.reasons(measured, policy)
+    if reasons:
+        values = {**vars(policy), **measured.as_dict()}
+        return _reject(
+            face_image,
+            reasons[0],
+            " ".join(REJECTION_MESSAGES[r].format(**values) for r in reasons),
+            measured.as_dict(),
+        )
     vector = analyzer.embed(image, [face])[0]
+    warnings = enrollment_warnings(face_image=face_image, embedding=vector, threshold=organization.threshold)
     with transaction.atomic():
         FaceEmbedding.objects.update_or_create(
             face_image=face_image,
@@ -78,12 +143,14 @@ def face_image_enroll(*, face_image_id: int) -> FaceImage:
                 "box_y": face.box.y,
                 "box_w": face.box.w,
                 "box_h": face.box.h,
-                "quality": face.confidence,
+                "quality": measured.as_dict(),
             },
         )
         face_image.status = FaceImage.Status.ENROLLED
         face_image.reason = ""
         face_image.detail = ""
+        face_image.warnings = warnings
+        face_image.quality = measured.as_dict()
         face_image.processed_at = timezone.now()
-        face_image.save(update_fields=["status", "reason", "detail", "processed_at"])
+        face_image.save(update_fields=["status", "reason", "detail", "warnings", "quality", "processed_at"])
     return face_image

@@ -13,18 +13,27 @@ class Organization(models.Model):
     slug = models.SlugField(max_length=64, unique=True)
     recognition_model = models.CharField(max_length=32, choices=MODEL_CHOICES)
     detector = models.CharField(max_length=32, choices=DETECTOR_CHOICES)
-    # Cosine distance; empty means the model's built-in default.
-    match_threshold = models.FloatField(null=True, blank=True)
+    # Cosine-distance thresholds per model, {"Dlib": 0.068}, set by calibration or by
+    # hand; a model without one uses its built-in default.
+    match_thresholds = models.JSONField(default=dict, blank=True)
+    # Empty: RECOGNITION_MATCH_MARGIN.
+    match_margin = models.FloatField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
 
     def __str__(self) -> str:
         return self.name
 
+    def threshold_for(self, model_name: str) -> float:
+        value = self.match_thresholds.get(model_name)
+        return float(value) if value is not None else catalog.model_spec(model_name).default_threshold
+
     @property
     def threshold(self) -> float:
-        if self.match_threshold is not None:
-            return self.match_threshold
-        return catalog.model_spec(self.recognition_model).default_threshold
+        return self.threshold_for(self.recognition_model)
+
+    @property
+    def margin(self) -> float:
+        return settings.RECOGNITION_MATCH_MARGIN if self.match_margin is None else self.match_margin
 
 
 class Membership(TenantOwned):

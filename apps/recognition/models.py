@@ -34,3 +34,30 @@ class Frame(TenantOwned):
 
     def __str__(self) -> str:
         return f"Frame #{self.pk} ({self.status})"
+
+
+def calibration_plot_path(instance, filename: str) -> str:
+    return f"org_{instance.organization_id}/calibration/{filename}"
+
+
+class Calibration(TenantOwned):
+    """A threshold recommended from an organization's own enrolled photos."""
+
+    model_name = models.CharField(max_length=32)
+    target_far = models.FloatField()
+    threshold = models.FloatField()
+    genuine_pairs = models.PositiveIntegerField()
+    impostor_pairs = models.PositiveIntegerField()
+    # Error rates measured on the organization's photos at the recommended threshold.
+    far = models.FloatField()
+    frr = models.FloatField(null=True, blank=True)
+    summary = models.JSONField(default=dict)
+    plot = models.ImageField(upload_to=calibration_plot_path)
+    applied = models.BooleanField(default=False)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"{self.model_name} threshold {self.threshold:.4f} ({self.created_at:%Y-%m-%d %H:%M})"

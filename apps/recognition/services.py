@@ -11,12 +11,12 @@ from django.core.files.base import ContentFile
 from django.db import transaction
 from django.utils import timezone
 
-from apps.core.errors import ImageTooLarge, InvalidImage
+from apps.core.errors import ImageTooLarge, InvalidImage, ServiceError
+from apps.gallery.models import FaceEmbedding, Person
 from apps.recognition import selectors
 from apps.recognition.analyzers import analyzer_for, ensure_ready
-from apps.recognition.models import Frame
-from apps.recognition.pipeline import match
-from apps.recognition.pipeline.engine import AnalyzedFace
+from apps.recognition.models import Calibration, Frame
+from apps.recognition.pipeline import calibration, match, quality
 from apps.recognition.pipeline.images import ImageRejected, decode_image, encode_jpeg
 from apps.sightings.models import Sighting
 
@@ -60,21 +60,58 @@ def frame_enqueue(frame: Frame) -> None:
     transaction.on_commit(lambda: process_frame.delay(frame_id))
 
 
-def match_faces(
-    *, organization, faces: list[AnalyzedFace]
-) -> list[tuple[match.Candidate | None, list[match.Candidate]]]:
+def quality_policy() -> quality.QualityPolicy:
+    return quality.QualityPolicy(
+        min_face_px=settings.RECOGNITION_MIN_FACE_PX,
+        min_sharpness=settings.RECOGNITION_MIN_SHARPNESS,
+        max_yaw=settings.RECOGNITION_MAX_YAW,
+    )
+
+
+def match_faces(*, organization, embeddings: np.ndarray) -> list[tuple[match.Candidate | None, list[match.Candidate]]]:
     """For each face: the recognized person (or None) and the closest people."""
-    threshold = organization.threshold
+    threshold, margin = organization.threshold, organization.margin
     results = []
-    for face in faces:
+    for embedding in embeddings:
         candidates = selectors.gallery_candidates(
             organization_id=organization.pk,
             model_name=organization.recognition_model,
-            embedding=face.embedding,
+            embedding=embedding,
             limit=CANDIDATES_KEPT,
         )
-        results.append((match.decide(candidates, threshold), candidates))
+        results.append((match.decide(candidates, threshold, margin), candidates))
     return results
+
+
+def _sighting(*, frame, image, face, measured, embedding, recognized, candidates, names, threshold) -> Sighting:
+    nearest = candidates[0] if candidates else None
+    sighting = Sighting(
+        organization_id=frame.organization_id,
+        frame=frame,
+        camera=frame.camera,
+        seen_at=frame.captured_at,
+        person_id=recognized.person_id if recognized else None,
+        distance=nearest.distance if nearest else None,
+        similarity=match.similarity(nearest.distance, threshold) if nearest else None,
+        threshold=threshold,
+        model_name=frame.organization.recognition_model,
+        candidates=[
+            {
+                "person": {"id": c.person_id, "name": names.get(c.person_id, "")},
+                "distance": c.distance,
+                "similarity": match.similarity(c.distance, threshold),
+            }
+            for c in candidates
+        ],
+        box_x=face.box.x,
+        box_y=face.box.y,
+        box_w=face.box.w,
+        box_h=face.box.h,
+        quality=measured.as_dict(),
+        embedding=embedding,
+    )
+    sighting.crop.save(f"{uuid.uuid4().hex}.jpg", ContentFile(crop_face(image, face.box)), save=False)
+    return sighting
 
 
 def frame_process(*, frame_id: int) -> Frame:
@@ -83,7 +120,7 @@ def frame_process(*, frame_id: int) -> Frame:
     Safe to run twice (a redelivered task): a finished frame is left alone, and the
     sightings of an interrupted attempt are replaced in the same transaction.
     """
-    frame = Frame.objects.select_related("organization").get(pk=frame_id)
+    frame = Frame.objects.select_related("organization", "camera").get(pk=frame_id)
     if frame.status in (Frame.Status.DONE, Frame.Status.FAILED):
         return frame
     Frame.objects.filter(pk=frame.pk).update(
@@ -104,12 +141,12 @@ def frame_process(*, frame_id: int) -> Frame:
         with frame.image.open("rb") as file:
             image = image_decode(file.read())
         lap("decode")
-        detected = analyzer.detect(image)
+        # Faces below the minimum size cannot be recognized reliably: not reported.
+        faces = [f for f in analyzer.detect(image) if min(f.box.w, f.box.h) >= settings.RECOGNITION_MIN_FACE_PX]
         lap("detect")
-        vectors = analyzer.embed(image, detected)
-        faces = [AnalyzedFace(face, vector) for face, vector in zip(detected, vectors, strict=True)]
+        embeddings = analyzer.embed(image, faces)
         lap("embed")
-        decisions = match_faces(organization=organization, faces=faces)
+        decisions = match_faces(organization=organization, embeddings=embeddings)
         lap("match")
     except Exception as error:  # recorded on the frame: a client polling it must learn why
         logger.exception("frame %s failed", frame.pk)
@@ -121,6 +158,22 @@ def frame_process(*, frame_id: int) -> Frame:
         return frame
 
     threshold = organization.threshold
+    person_ids = {c.person_id for _, candidates in decisions for c in candidates}
+    names = dict(Person.objects.filter(pk__in=person_ids).values_list("pk", "name"))
+    sightings = [
+        _sighting(
+            frame=frame,
+            image=image,
+            face=face,
+            measured=quality.measure(image, face),
+            embedding=embedding,
+            recognized=recognized,
+            candidates=candidates,
+            names=names,
+            threshold=threshold,
+        )
+        for face, embedding, (recognized, candidates) in zip(faces, embeddings, decisions, strict=True)
+    ]
     with transaction.atomic():
         # Two deliveries of the same frame may race (a re-queued frame whose first
         # worker was only slow): the row lock lets exactly one of them write.
@@ -128,35 +181,7 @@ def frame_process(*, frame_id: int) -> Frame:
             frame.refresh_from_db()
             return frame
         Sighting.objects.filter(frame=frame).delete()
-        for face, (recognized, candidates) in zip(faces, decisions, strict=True):
-            nearest = candidates[0] if candidates else None
-            sighting = Sighting(
-                organization=organization,
-                frame=frame,
-                camera=frame.camera,
-                seen_at=frame.captured_at,
-                person_id=recognized.person_id if recognized else None,
-                distance=nearest.distance if nearest else None,
-                similarity=match.similarity(nearest.distance, threshold) if nearest else None,
-                threshold=threshold,
-                model_name=organization.recognition_model,
-                candidates=[
-                    {
-                        "person": c.person_id,
-                        "distance": c.distance,
-                        "similarity": match.similarity(c.distance, threshold),
-                    }
-                    for c in candidates
-                ],
-                box_x=face.face.box.x,
-                box_y=face.face.box.y,
-                box_w=face.face.box.w,
-                box_h=face.face.box.h,
-                confidence=face.face.confidence,
-                embedding=face.embedding,
-            )
-            sighting.crop.save(f"{uuid.uuid4().hex}.jpg", ContentFile(crop_face(image, face.face.box)), save=False)
-            sighting.save()
+        Sighting.objects.bulk_create(sightings)
         lap("write")
         Frame.objects.filter(pk=frame.pk).update(
             status=Frame.Status.DONE, finished_at=timezone.now(), timings=timings, error_code="", error=""
@@ -187,3 +212,44 @@ def frames_requeue_stale() -> int:
         frame_enqueue(frame)
         count += 1
     return count
+
+
+def calibration_run(*, organization, target_far: float | None = None, apply: bool = False) -> Calibration:
+    """Recommend a threshold for the organization's model from its own enrolled photos,
+    store the result with its plot, and make it the organization's threshold if asked."""
+    target_far = settings.RECOGNITION_TARGET_FAR if target_far is None else target_far
+    if not 0 < target_far < 0.5:
+        raise ServiceError("The target false-accept rate must be between 0 and 0.5.", field="target_far")
+    model_name = organization.recognition_model
+    rows = list(
+        FaceEmbedding.objects.filter(organization=organization, model_name=model_name).values_list(
+            "person_id", "embedding"
+        )
+    )
+    labels = [person for person, _ in rows]
+    if len(set(labels)) < 2:
+        raise ServiceError(
+            f"Calibration needs enrolled photos of at least two people for model {model_name}.",
+            code="not_enough_data",
+        )
+    result = calibration.calibrate(np.stack([np.asarray(v) for _, v in rows]), labels, target_far)
+    record = Calibration(
+        organization=organization,
+        model_name=model_name,
+        target_far=target_far,
+        threshold=result.threshold,
+        genuine_pairs=len(result.genuine),
+        impostor_pairs=len(result.impostor),
+        far=result.far,
+        frr=result.frr,
+        summary=result.summary(),
+        applied=apply,
+    )
+    title = f"{organization.name}: {model_name}, {len(set(labels))} people, {len(labels)} photos"
+    with transaction.atomic():
+        record.plot.save(f"{uuid.uuid4().hex}.png", ContentFile(calibration.plot_png(result, title)), save=False)
+        record.save()
+        if apply:
+            organization.match_thresholds = {**organization.match_thresholds, model_name: round(result.threshold, 6)}
+            organization.save(update_fields=["match_thresholds"])
+    return record

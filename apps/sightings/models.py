@@ -26,7 +26,7 @@ class Sighting(TenantOwned):
     box_y = models.IntegerField()
     box_w = models.IntegerField()
     box_h = models.IntegerField()
-    confidence = models.FloatField(default=0.0)
+    quality = models.JSONField(default=dict, blank=True)
     crop = models.ImageField(upload_to=crop_path, blank=True)
     embedding = VectorField(null=True, blank=True)
 

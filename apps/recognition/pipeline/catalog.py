@@ -37,8 +37,9 @@ DETECTORS: dict[str, tuple[str, ...]] = {
     "opencv": (),
 }
 
-# dlib_chip alignment reads these landmarks itself, whatever the detector.
-CHIP_LANDMARKS_FILE = "shape_predictor_5_face_landmarks.dat"
+# Every face gets dlib's 5 landmarks, whatever the detector: the dlib_chip alignment
+# and the pose estimate use them. face-recognition-models ships the file.
+LANDMARKS_FILE = "shape_predictor_5_face_landmarks.dat"
 
 
 def model_spec(name: str) -> ModelSpec:
@@ -56,10 +57,7 @@ def required_files(model_name: str, detector: str) -> list[str]:
     spec = model_spec(model_name)
     if detector not in DETECTORS:
         raise ValueError(f"Unknown detector {detector!r}; known detectors: {', '.join(DETECTORS)}")
-    files = [spec.weight_file, *DETECTORS[detector]]
-    if spec.alignment == "dlib_chip":
-        files.append(CHIP_LANDMARKS_FILE)
-    return sorted(set(files))
+    return sorted({spec.weight_file, LANDMARKS_FILE, *DETECTORS[detector]})
 
 
 def missing_files(model_name: str, detector: str, deepface_home: str | Path) -> list[str]:

@@ -37,12 +37,18 @@ class Box:
         return {"x": self.x, "y": self.y, "w": self.w, "h": self.h}
 
 
+Point = tuple[int, int]
+
+
 @dataclass(frozen=True)
 class DetectedFace:
     box: Box  # in the original image's pixels
     confidence: float
-    left_eye: tuple[int, int] | None
-    right_eye: tuple[int, int] | None
+    left_eye: Point | None
+    right_eye: Point | None
+    # dlib's 5 landmarks (two corners of each eye, the base of the nose), found on the
+    # original pixels: they drive dlib's face chip and the pose estimate.
+    landmarks: tuple[Point, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -65,13 +71,9 @@ class FaceAnalyzer:
         self.detect_max_side = detect_max_side
         self._detector = modeling.build_model(task="face_detector", model_name=detector)
         self._model = modeling.build_model(task="facial_recognition", model_name=model_name)
-        self._landmarks = None
-        if self.spec.alignment == "dlib_chip":
-            import dlib
+        import dlib
 
-            self._landmarks = dlib.shape_predictor(
-                str(catalog.weights_dir(deepface_home) / catalog.CHIP_LANDMARKS_FILE)
-            )
+        self._landmarks = dlib.shape_predictor(str(catalog.weights_dir(deepface_home) / catalog.LANDMARKS_FILE))
 
     @property
     def model_name(self) -> str:
@@ -91,6 +93,9 @@ class FaceAnalyzer:
         def up(point):
             return None if point is None else (round(point[0] / scale), round(point[1] / scale))
 
+        import dlib
+
+        rgb = np.ascontiguousarray(image[:, :, ::-1])
         faces = []
         for area in self._detector.detect_faces(small):
             x, y = max(0, round(area.x / scale)), max(0, round(area.y / scale))
@@ -98,12 +103,14 @@ class FaceAnalyzer:
             h = min(height - y, round(area.h / scale))
             if w <= 0 or h <= 0:
                 continue
+            shape = self._landmarks(rgb, dlib.rectangle(x, y, x + w, y + h))
             faces.append(
                 DetectedFace(
                     box=Box(x, y, w, h),
                     confidence=float(area.confidence or 0.0),
                     left_eye=up(area.left_eye),
                     right_eye=up(area.right_eye),
+                    landmarks=tuple((p.x, p.y) for p in shape.parts()),
                 )
             )
         return faces
@@ -130,9 +137,11 @@ class FaceAnalyzer:
         import dlib
 
         box = face.box
-        rect = dlib.rectangle(box.x, box.y, box.x + box.w, box.y + box.h)
+        shape = dlib.full_object_detection(
+            dlib.rectangle(box.x, box.y, box.x + box.w, box.y + box.h),
+            [dlib.point(x, y) for x, y in face.landmarks],
+        )
         rgb = np.ascontiguousarray(image[:, :, ::-1])
-        shape = self._landmarks(rgb, rect)
         chip_rgb = dlib.get_face_chip(rgb, shape, size=150, padding=0.25)
         # DeepFace's Dlib client takes BGR and flips it to RGB itself.
         return np.ascontiguousarray(chip_rgb[:, :, ::-1])

@@ -28,8 +28,15 @@ def best_per_person(neighbours: list[tuple[int, float]], limit: int) -> list[Can
     return [Candidate(person_id, distance) for person_id, distance in ranked]
 
 
-def decide(candidates: list[Candidate], threshold: float) -> Candidate | None:
-    """The recognized person, or None for a stranger."""
-    if candidates and candidates[0].distance <= threshold:
-        return candidates[0]
-    return None
+def decide(candidates: list[Candidate], threshold: float, margin: float = 0.0) -> Candidate | None:
+    """The recognized person, or None for a stranger.
+
+    Recognized means within the threshold AND clearly closer to the best person than
+    to the second best: the gap must be at least `margin` x threshold, so that a face
+    halfway between two enrolled people is nobody rather than a coin toss.
+    """
+    if not candidates or candidates[0].distance > threshold:
+        return None
+    if len(candidates) > 1 and candidates[1].distance - candidates[0].distance < margin * threshold:
+        return None
+    return candidates[0]

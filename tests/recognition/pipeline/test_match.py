@@ -21,3 +21,10 @@ def test_a_face_beyond_the_threshold_is_a_stranger_not_the_closest_person():
     assert decide(candidates, threshold=0.07) is None
     assert decide(candidates, threshold=0.09) == Candidate(7, 0.08)
     assert decide([], threshold=0.5) is None
+
+
+def test_a_face_too_close_to_two_people_is_nobody():
+    threshold = 0.1
+    assert decide([Candidate(1, 0.05), Candidate(2, 0.055)], threshold, margin=0.1) is None
+    assert decide([Candidate(1, 0.05), Candidate(2, 0.07)], threshold, margin=0.1) == Candidate(1, 0.05)
+    assert decide([Candidate(1, 0.05)], threshold, margin=0.1) == Candidate(1, 0.05)
