@@ -80,6 +80,10 @@ def test_enroll_two_people_and_recognize_them_and_a_stranger(celery_worker, live
     assert len(couple["faces"]) == 2 and set(names(couple)) == {"id01", None}
     known = next(face for face in couple["faces"] if face["person"])
     assert known["similarity"] > 0.5 and set(known["box"]) == {"x", "y", "w", "h"}
+    # The top candidates, best first, each with a similarity that is 0.5 at the threshold.
+    assert [c["person"]["name"] for c in known["candidates"]] == ["id01", "id03"]
+    assert known["candidates"][0]["distance"] < known["threshold"] < known["candidates"][1]["distance"]
+    assert set(known["quality"]) == {"size", "sharpness", "confidence", "yaw", "roll"}
 
     # The same result is there later by id, and every face became a stored sighting.
     again = api.session.get(couple["url"], timeout=10).json()

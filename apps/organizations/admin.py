@@ -44,14 +44,15 @@ class OrganizationAdmin(admin.ModelAdmin):
         latest = Calibration.objects.filter(organization=organization).first()
         if latest is None:
             return "None yet: run the 'Calibrate' action or `python manage.py calibrate <slug>`."
+        frr = "n/a" if latest.frr is None else f"{latest.frr:.4f}"
         return format_html(
-            "<div>{}: recommended {:.4f} for FAR {} (measured FAR {:.4f}, FRR {}).</div>"
+            "<div>{}: recommended {} for FAR {} (measured FAR {}, FRR {}).</div>"
             '<img src="{}" style="max-width: 900px" alt="calibration plot">',
             latest.created_at.strftime("%Y-%m-%d %H:%M"),
-            latest.threshold,
+            f"{latest.threshold:.4f}",
             latest.target_far,
-            latest.far,
-            "n/a" if latest.frr is None else f"{latest.frr:.4f}",
+            f"{latest.far:.4f}",
+            frr,
             latest.plot.url,
         )
 
