@@ -18,6 +18,8 @@ class ModelSpec:
     normalization: str = "base"
 
 
+ALIGNMENTS = ("dlib_chip", "deepface")
+
 MODELS: dict[str, ModelSpec] = {
     spec.name: spec
     for spec in (

@@ -58,7 +58,15 @@ class AnalyzedFace:
 
 
 class FaceAnalyzer:
-    def __init__(self, *, model_name: str, detector: str, deepface_home: str | Path, detect_max_side: int):
+    def __init__(
+        self,
+        *,
+        model_name: str,
+        detector: str,
+        deepface_home: str | Path,
+        detect_max_side: int,
+        alignment: str | None = None,
+    ):
         missing = catalog.missing_files(model_name, detector, deepface_home)
         if missing:
             raise ModelNotReady(model_name, detector, missing)
@@ -67,6 +75,10 @@ class FaceAnalyzer:
         from deepface.modules import modeling
 
         self.spec = catalog.model_spec(model_name)
+        # The model's own alignment unless told otherwise (evaluate_faces compares them).
+        self.alignment = alignment or self.spec.alignment
+        if self.alignment not in catalog.ALIGNMENTS:
+            raise ValueError(f"Unknown alignment {self.alignment!r}; known: {', '.join(catalog.ALIGNMENTS)}")
         self.detector_name = detector
         self.detect_max_side = detect_max_side
         self._detector = modeling.build_model(task="face_detector", model_name=detector)
@@ -119,7 +131,7 @@ class FaceAnalyzer:
         """Embed every face of one image in a single model call; (n, dimensions)."""
         if not faces:
             return np.zeros((0, self.spec.dimensions), dtype=np.float32)
-        if self.spec.alignment == "dlib_chip":
+        if self.alignment == "dlib_chip":
             batch = np.stack([self._dlib_chip(image, face) for face in faces])
         else:
             batch = np.concatenate([self._deepface_crop(image, face) for face in faces])

@@ -25,6 +25,7 @@ class Command(BaseCommand):
         parser.add_argument("--threshold", type=float, help="Default: the model's built-in threshold.")
         parser.add_argument("--margin", type=float, default=settings.RECOGNITION_MATCH_MARGIN)
         parser.add_argument("--strategy", default="nearest", choices=evaluation.STRATEGIES)
+        parser.add_argument("--alignment", choices=catalog.ALIGNMENTS, help="Default: the model's own.")
         parser.add_argument("--json", type=Path, dest="json_path", help="Write the figures to this file.")
 
     def handle(
@@ -38,6 +39,7 @@ class Command(BaseCommand):
         threshold,
         margin,
         strategy,
+        alignment,
         json_path,
         **options,
     ):
@@ -52,6 +54,7 @@ class Command(BaseCommand):
                 detector=detector,
                 deepface_home=settings.DEEPFACE_HOME,
                 detect_max_side=settings.RECOGNITION_DETECT_MAX_SIDE,
+                alignment=alignment,
             )
         except ModelNotReady as error:
             raise CommandError(str(error)) from None
@@ -65,6 +68,7 @@ class Command(BaseCommand):
             "threshold": threshold,
             "margin": margin,
             "strategy": strategy,
+            "alignment": analyzer.alignment,
             "enroll_per_identity": enroll_per_identity,
             "pair_accuracy": evaluation.pair_accuracy(embeddings, pair_rows, threshold) if pair_rows else None,
             "pairs": len(pair_rows),
