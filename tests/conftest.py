@@ -37,7 +37,10 @@ def media_root(tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="session", autouse=True)
 def isolated_files(deepface_home, media_root):
-    with override_settings(DEEPFACE_HOME=deepface_home, MEDIA_ROOT=media_root):
+    # A cache key prefix of this session's own: throttle counters of earlier runs (whose
+    # API key ids this run reuses) must not count here.
+    caches = {"default": {**settings.CACHES["default"], "KEY_PREFIX": f"test-{uuid.uuid4().hex[:8]}"}}
+    with override_settings(DEEPFACE_HOME=deepface_home, MEDIA_ROOT=media_root, CACHES=caches):
         os.environ["DEEPFACE_HOME"] = str(deepface_home)
         yield
 

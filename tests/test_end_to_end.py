@@ -137,3 +137,77 @@ def test_healthz_reports_database_broker_worker_and_models(celery_worker, client
     assert report["broker"]["ok"] is True
     assert any(name.startswith(f"test-{celery_queue}@") for name in report["workers"]["seen"])
     assert report["models"]["Dlib"]["ready"] is True
+
+
+def test_identify_verify_detect_and_sightings(celery_worker, live_server, make_org):
+    import base64
+
+    organization, key, _ = make_org("sync")
+    api = Api(live_server.url, key)
+    id01, id03 = api.person("id01"), api.person("id03")
+    api.enroll(id01, "img1.jpg", "img2.jpg")
+    api.enroll(id03, "img13.jpg", "img14.jpg")
+    api.wait_enrolled(id01, 2)
+    api.wait_enrolled(id03, 2)
+
+    def post(path, name, **fields):
+        with open(photo(name), "rb") as image:
+            return api.session.post(f"{api.base}/{path}/", files={"image": image}, data=fields, timeout=60)
+
+    identified = post("identify", "img4.jpg", top_k="2")
+    assert identified.status_code == 200, identified.text
+    face = identified.json()["faces"][0]
+    assert face["person"]["name"] == "id01"
+    assert [c["person"]["name"] for c in face["candidates"]] == ["id01", "id03"]
+
+    couple = base64.b64encode(photo("couple.jpg").read_bytes()).decode()
+    faces = api.session.post(f"{api.base}/identify/", json={"image_base64": couple}, timeout=60).json()["faces"]
+    assert sorted(str(f["person"] and f["person"]["name"]) for f in faces) == ["None", "id01"]
+
+    same = post("verify", "img5.jpg", person=str(id01)).json()
+    assert same["verified"] is True and same["similarity"] > 0.5 and same["distance"] <= same["threshold"]
+    for other in ("img20.jpg", "img15.jpg"):
+        answer = post("verify", other, person=str(id01)).json()
+        assert answer["verified"] is False and answer["similarity"] < 0.5
+
+    no_face = api.session.post(
+        f"{api.base}/verify/", files={"image": ("wall.jpg", _wall_jpeg())}, data={"person": id01}, timeout=60
+    )
+    assert no_face.status_code == 422 and no_face.json()["error"]["code"] == "no_face"
+    nobody = api.person("not enrolled")
+    missing = post("verify", "img5.jpg", person=str(nobody))
+    assert missing.status_code == 409 and missing.json()["error"]["code"] == "person_not_enrolled"
+
+    detected = post("detect", "couple.jpg").json()["faces"]
+    assert len(detected) == 2 and all(set(f) == {"box", "quality"} for f in detected)
+
+    camera = api.session.post(f"{api.base}/cameras/", json={"name": "door"}, timeout=10).json()["id"]
+    for name in ("img4.jpg", "img20.jpg"):
+        with open(photo(name), "rb") as image:
+            response = api.session.post(
+                f"{api.base}/frames/?wait=60", files={"image": image}, data={"camera": camera}, timeout=70
+            )
+        assert response.json()["status"] == "done"
+
+    def sightings(**params):
+        return api.session.get(f"{api.base}/sightings/", params=params, timeout=10).json()
+
+    assert len(sightings(camera=camera)["results"]) == 2
+    assert [s["face"]["person"]["name"] for s in sightings(known="true")["results"]] == ["id01"]
+    assert [s["face"]["person"] for s in sightings(known="false")["results"]] == [None]
+    assert len(sightings(person=id01)["results"]) == 1
+    assert len(sightings(min_similarity=0.5)["results"]) == 1
+    assert sightings(since="2100-01-01T00:00:00Z")["results"] == []
+    first = sightings(page_size=1)
+    assert len(first["results"]) == 1 and first["next"]
+    second = api.session.get(first["next"], timeout=10).json()
+    assert len(second["results"]) == 1 and second["results"][0]["id"] != first["results"][0]["id"]
+    crop = api.session.get(first["results"][0]["crop_url"], timeout=10)
+    assert crop.status_code == 200 and crop.content[:2] == b"\xff\xd8"
+
+
+def _wall_jpeg() -> bytes:
+    from apps.recognition.pipeline.images import decode_image, encode_jpeg
+
+    image = decode_image(photo("img1.jpg").read_bytes(), max_bytes=1 << 26, max_pixels=1 << 26)
+    return encode_jpeg(image[:300, :300])

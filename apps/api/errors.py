@@ -1,5 +1,9 @@
 """One error shape for the whole API: {"error": {"code", "message", "field"}}."""
 
+from django.conf import settings
+from django.core.exceptions import RequestDataTooBig
+from django.http import JsonResponse
+from django.views import defaults
 from rest_framework import exceptions, status
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
@@ -35,7 +39,13 @@ def _first_validation_error(detail) -> tuple[str | None, str]:
 
 def exception_handler(exc, context):
     if isinstance(exc, ServiceError):
-        return error_response(exc.code, exc.message, exc.status, exc.field)
+        retry_after = getattr(exc, "retry_after", None)
+        headers = {"Retry-After": str(retry_after)} if retry_after else None
+        return error_response(exc.code, exc.message, exc.status, exc.field, headers)
+    if isinstance(exc, RequestDataTooBig):
+        return error_response(
+            "image_too_large", f"The request body is over {settings.DATA_UPLOAD_MAX_MEMORY_SIZE} bytes.", 413
+        )
     response = drf_exception_handler(exc, context)
     if response is None:
         return None
@@ -48,3 +58,18 @@ def exception_handler(exc, context):
     if response.status_code == status.HTTP_401_UNAUTHORIZED:
         headers.setdefault("WWW-Authenticate", "Api-Key")
     return error_response(code, message, response.status_code, field, headers)
+
+
+def json_or_html(default_handler, code: str, message: str, status_code: int):
+    """API paths answer in the API's error shape even outside DRF views (unknown URL, crash)."""
+
+    def handler(request, *args, **kwargs):
+        if request.path.startswith("/api/"):
+            return JsonResponse({"error": {"code": code, "message": message, "field": None}}, status=status_code)
+        return default_handler(request, *args, **kwargs)
+
+    return handler
+
+
+handler404 = json_or_html(defaults.page_not_found, "not_found", "Not found.", 404)
+handler500 = json_or_html(defaults.server_error, "server_error", "Internal error; it has been logged.", 500)

@@ -1,17 +1,97 @@
+"""Request validation and response shapes; they also describe the API in OpenAPI."""
+
+import base64
+import binascii
+
+from django.conf import settings
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
+from apps.core.errors import ImageTooLarge
 from apps.gallery.models import FaceImage, Person
+from apps.organizations.models import Camera
+from apps.sightings.models import Sighting
+
+# --- Input ----------------------------------------------------------------------------
 
 
-class PersonCreateSerializer(serializers.Serializer):
-    name = serializers.CharField(max_length=200)
-    external_id = serializers.CharField(max_length=200, required=False, allow_blank=True, default="")
+class ImageInputSerializer(serializers.Serializer):
+    """An image as a multipart file `image` or as JSON `image_base64`."""
+
+    # A plain FileField: the image is checked by our decoder (format, byte and pixel
+    # limits from the header), not by ImageField, which would decode it unbounded.
+    image = serializers.FileField(required=False, help_text="JPEG, PNG or WebP (multipart)")
+    image_base64 = serializers.CharField(required=False, help_text="The same, base64-encoded (JSON)")
+
+    def validate(self, attrs):
+        if ("image" in attrs) == ("image_base64" in attrs):
+            raise serializers.ValidationError(
+                {"image": "Send exactly one of image (multipart) or image_base64 (JSON)."}
+            )
+        limit = settings.API_MAX_IMAGE_BYTES
+        if "image" in attrs:
+            upload = attrs.pop("image")
+            if upload.size > limit:
+                raise ImageTooLarge(f"The image has {upload.size} bytes; the limit is {limit}.", field="image")
+            attrs["image_bytes"] = upload.read()
+        else:
+            text = attrs.pop("image_base64")
+            if len(text) * 3 // 4 > limit + 3:  # checked before decoding
+                raise ImageTooLarge(f"The image is over the {limit}-byte limit.", field="image_base64")
+            try:
+                attrs["image_bytes"] = base64.b64decode(text, validate=True)
+            except (binascii.Error, ValueError):
+                raise serializers.ValidationError({"image_base64": "Not valid base64."}) from None
+        return attrs
+
+
+class FrameInputSerializer(ImageInputSerializer):
+    camera = serializers.IntegerField(required=False, min_value=1, max_value=2**63 - 1)
+    captured_at = serializers.DateTimeField(required=False)
+
+
+class IdentifyInputSerializer(ImageInputSerializer):
+    top_k = serializers.IntegerField(required=False, min_value=1, max_value=10, default=3)
+
+
+class VerifyInputSerializer(ImageInputSerializer):
+    person = serializers.IntegerField(min_value=1, max_value=2**63 - 1)
+
+
+class WaitSerializer(serializers.Serializer):
+    wait = serializers.FloatField(required=False, min_value=0, max_value=3600, default=0)
+
+
+class SightingFilterSerializer(serializers.Serializer):
+    person = serializers.IntegerField(required=False, min_value=1, max_value=2**63 - 1)
+    camera = serializers.IntegerField(required=False, min_value=1, max_value=2**63 - 1)
+    since = serializers.DateTimeField(required=False)
+    until = serializers.DateTimeField(required=False)
+    known = serializers.BooleanField(required=False, allow_null=True, default=None)
+    min_similarity = serializers.FloatField(required=False, min_value=0, max_value=1)
+
+
+class PersonSearchSerializer(serializers.Serializer):
+    search = serializers.CharField(required=False, max_length=200)
+
+
+# --- Resources ------------------------------------------------------------------------
 
 
 class PersonSerializer(serializers.ModelSerializer):
     class Meta:
         model = Person
         fields = ["id", "name", "external_id", "created_at"]
+        read_only_fields = ["id", "created_at"]
+        extra_kwargs = {"external_id": {"required": False}}
+
+
+class CameraSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = Camera
+        fields = ["id", "name", "location", "created_at"]
+        read_only_fields = ["id", "created_at"]
+        extra_kwargs = {"location": {"required": False}}
 
 
 class FaceImageSerializer(serializers.ModelSerializer):
@@ -20,23 +100,102 @@ class FaceImageSerializer(serializers.ModelSerializer):
         fields = ["id", "status", "reason", "detail", "warnings", "quality", "created_at", "processed_at"]
 
 
-class ImageUploadSerializer(serializers.Serializer):
-    # A plain FileField: the image is validated by our decoder (format and limits),
-    # not by Django's ImageField, which would decode it without a pixel limit.
-    image = serializers.FileField()
+class FaceImageAcceptedSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    status = serializers.CharField()
 
 
-class FrameUploadSerializer(ImageUploadSerializer):
-    camera = serializers.IntegerField(required=False, min_value=1)
-    captured_at = serializers.DateTimeField(required=False)
+# --- Results --------------------------------------------------------------------------
 
 
-class WaitSerializer(serializers.Serializer):
-    wait = serializers.FloatField(required=False, min_value=0, default=0)
+class BoxSerializer(serializers.Serializer):
+    x = serializers.IntegerField()
+    y = serializers.IntegerField()
+    w = serializers.IntegerField()
+    h = serializers.IntegerField()
+
+
+class QualitySerializer(serializers.Serializer):
+    size = serializers.IntegerField()
+    sharpness = serializers.FloatField()
+    confidence = serializers.FloatField()
+    yaw = serializers.FloatField(allow_null=True)
+    roll = serializers.FloatField(allow_null=True)
+
+
+class PersonRefSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    name = serializers.CharField()
+
+
+class CandidateSerializer(serializers.Serializer):
+    person = PersonRefSerializer()
+    distance = serializers.FloatField()
+    similarity = serializers.FloatField()
+
+
+class RecognizedFaceSerializer(serializers.Serializer):
+    box = BoxSerializer()
+    person = PersonRefSerializer(allow_null=True)
+    distance = serializers.FloatField(allow_null=True, help_text="Cosine distance to the nearest enrolled face")
+    similarity = serializers.FloatField(allow_null=True, help_text="In [0, 1]; 0.5 at the threshold")
+    threshold = serializers.FloatField()
+    candidates = CandidateSerializer(many=True)
+    quality = QualitySerializer()
+
+
+class DetectedFaceSerializer(serializers.Serializer):
+    box = BoxSerializer()
+    quality = QualitySerializer()
+
+
+class FacesSerializer(serializers.Serializer):
+    faces = RecognizedFaceSerializer(many=True)
+
+
+class DetectionsSerializer(serializers.Serializer):
+    faces = DetectedFaceSerializer(many=True)
+
+
+class VerificationSerializer(serializers.Serializer):
+    verified = serializers.BooleanField()
+    distance = serializers.FloatField()
+    similarity = serializers.FloatField()
+    threshold = serializers.FloatField()
+    box = BoxSerializer()
+    quality = QualitySerializer()
+
+
+class FrameErrorSerializer(serializers.Serializer):
+    code = serializers.CharField()
+    message = serializers.CharField()
+
+
+class FrameSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    status = serializers.ChoiceField(choices=["queued", "processing", "done", "failed"])
+    url = serializers.URLField()
+    camera = serializers.IntegerField(allow_null=True)
+    captured_at = serializers.DateTimeField()
+    error = FrameErrorSerializer(allow_null=True)
+    timings_ms = serializers.DictField(child=serializers.FloatField())
+    faces = RecognizedFaceSerializer(many=True)
+
+
+def sighting_face(sighting: Sighting) -> dict:
+    return {
+        "box": {"x": sighting.box_x, "y": sighting.box_y, "w": sighting.box_w, "h": sighting.box_h},
+        "person": {"id": sighting.person.pk, "name": sighting.person.name} if sighting.person else None,
+        "distance": sighting.distance,
+        "similarity": sighting.similarity,
+        "threshold": sighting.threshold,
+        "candidates": sighting.candidates,
+        "quality": sighting.quality,
+    }
 
 
 def frame_representation(frame, request) -> dict:
-    sightings = list(frame.sightings.select_related("person").order_by("box_x"))
+    sightings = frame.sightings.select_related("person").order_by("box_x")
     return {
         "id": frame.pk,
         "status": frame.status,
@@ -45,16 +204,21 @@ def frame_representation(frame, request) -> dict:
         "captured_at": frame.captured_at,
         "error": {"code": frame.error_code, "message": frame.error} if frame.error_code else None,
         "timings_ms": frame.timings,
-        "faces": [
-            {
-                "box": {"x": s.box_x, "y": s.box_y, "w": s.box_w, "h": s.box_h},
-                "person": {"id": s.person.pk, "name": s.person.name} if s.person else None,
-                "distance": s.distance,
-                "similarity": s.similarity,
-                "threshold": s.threshold,
-                "candidates": s.candidates,
-                "quality": s.quality,
-            }
-            for s in sightings
-        ],
+        "faces": [sighting_face(s) for s in sightings],
     }
+
+
+class SightingSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    frame = serializers.IntegerField(source="frame_id")
+    camera = serializers.IntegerField(source="camera_id", allow_null=True)
+    seen_at = serializers.DateTimeField()
+    face = serializers.SerializerMethodField()
+    crop_url = serializers.SerializerMethodField()
+
+    @extend_schema_field(RecognizedFaceSerializer)
+    def get_face(self, sighting) -> dict:
+        return sighting_face(sighting)
+
+    def get_crop_url(self, sighting) -> str | None:
+        return self.context["request"].build_absolute_uri(sighting.crop.url) if sighting.crop else None

@@ -1,28 +1,34 @@
-"""One view per operation; each validates input, calls a service, shapes the answer."""
+"""One view per operation: validate input, call a service, shape the answer."""
 
-from django.conf import settings
+from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import status
-from rest_framework.parsers import FormParser, MultiPartParser
+from rest_framework.pagination import CursorPagination
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from apps.api import serializers
+from apps.api import serializers as s
+from apps.api.idempotency import idempotent
 from apps.core.access import get_for_organization, scoped
-from apps.core.errors import ImageTooLarge
+from apps.core.errors import ServiceError
+from apps.gallery import selectors as gallery_selectors
 from apps.gallery import services as gallery_services
-from apps.gallery.models import Person
+from apps.gallery.models import FaceImage, Person
+from apps.organizations import services as organization_services
 from apps.organizations.models import ApiKey, Camera
 from apps.recognition import services as recognition_services
 from apps.recognition.models import Frame
+from apps.sightings import selectors as sighting_selectors
+from apps.sightings.models import Sighting
+
+IDEMPOTENCY_HEADER = OpenApiParameter(
+    "Idempotency-Key", str, OpenApiParameter.HEADER, description="A retry with the same key returns the first answer."
+)
 
 
-def read_image(validated: dict) -> bytes:
-    upload = validated["image"]
-    if upload.size > settings.API_MAX_IMAGE_BYTES:
-        raise ImageTooLarge(
-            f"The image has {upload.size} bytes; the limit is {settings.API_MAX_IMAGE_BYTES}.", field="image"
-        )
-    return upload.read()
+def validated(serializer_class, data, **kwargs) -> dict:
+    serializer = serializer_class(data=data, **kwargs)
+    serializer.is_valid(raise_exception=True)
+    return serializer.validated_data
 
 
 class OrganizationView(APIView):
@@ -31,67 +37,241 @@ class OrganizationView(APIView):
         return self.request.auth.organization
 
 
+class IdCursorPagination(CursorPagination):
+    ordering = "-id"
+    page_size = 50
+    page_size_query_param = "page_size"
+    max_page_size = 200
+
+
+class SightingPagination(IdCursorPagination):
+    ordering = ("-seen_at", "-id")
+
+
+def paginated(view, queryset, serializer_class):
+    paginator = view.pagination_class()
+    page = paginator.paginate_queryset(queryset, view.request, view=view)
+    data = serializer_class(page, many=True, context={"request": view.request}).data
+    return paginator.get_paginated_response(data)
+
+
+# --- People and their photos ----------------------------------------------------------
+
+
 class PeopleView(OrganizationView):
     required_scope = ApiKey.Scope.GALLERY_WRITE
+    pagination_class = IdCursorPagination
 
+    @extend_schema(parameters=[s.PersonSearchSerializer], responses=s.PersonSerializer(many=True))
     def get(self, request):
-        people = scoped(Person, self.organization).order_by("name", "pk")
-        return Response(serializers.PersonSerializer(people, many=True).data)
+        search = validated(s.PersonSearchSerializer, request.query_params).get("search", "")
+        people = gallery_selectors.people_search(organization=self.organization, text=search)
+        return paginated(self, people, s.PersonSerializer)
 
+    @extend_schema(request=s.PersonSerializer, responses={201: s.PersonSerializer})
     def post(self, request):
-        data = serializers.PersonCreateSerializer(data=request.data)
-        data.is_valid(raise_exception=True)
-        person = gallery_services.person_create(organization=self.organization, **data.validated_data)
-        return Response(serializers.PersonSerializer(person).data, status=status.HTTP_201_CREATED)
+        data = validated(s.PersonSerializer, request.data)
+        person = gallery_services.person_create(organization=self.organization, **data)
+        return Response(s.PersonSerializer(person).data, status=status.HTTP_201_CREATED)
+
+
+class PersonView(OrganizationView):
+    required_scope = ApiKey.Scope.GALLERY_WRITE
+
+    @extend_schema(responses=s.PersonSerializer)
+    def get(self, request, person_id):
+        return Response(s.PersonSerializer(get_for_organization(Person, self.organization, person_id)).data)
+
+    @extend_schema(request=s.PersonSerializer, responses=s.PersonSerializer)
+    def put(self, request, person_id):
+        return self._update(request, person_id, partial=False)
+
+    @extend_schema(request=s.PersonSerializer, responses=s.PersonSerializer)
+    def patch(self, request, person_id):
+        return self._update(request, person_id, partial=True)
+
+    def _update(self, request, person_id, *, partial):
+        person = get_for_organization(Person, self.organization, person_id)
+        data = validated(s.PersonSerializer, request.data, instance=person, partial=partial)
+        person = gallery_services.person_update(person=person, **data)
+        return Response(s.PersonSerializer(person).data)
+
+    @extend_schema(responses={204: None})
+    def delete(self, request, person_id):
+        gallery_services.person_delete(person=get_for_organization(Person, self.organization, person_id))
+        return Response(status=status.HTTP_204_NO_CONTENT)
 
 
 class PersonFacesView(OrganizationView):
     required_scope = ApiKey.Scope.GALLERY_WRITE
-    parser_classes = [MultiPartParser, FormParser]
 
+    @extend_schema(responses=s.FaceImageSerializer(many=True))
     def get(self, request, person_id):
         person = get_for_organization(Person, self.organization, person_id)
-        faces = person.face_images.order_by("pk")
-        return Response(serializers.FaceImageSerializer(faces, many=True).data)
+        return Response(s.FaceImageSerializer(person.face_images.order_by("pk"), many=True).data)
 
+    @extend_schema(
+        request=s.ImageInputSerializer, responses={202: s.FaceImageAcceptedSerializer}, parameters=[IDEMPOTENCY_HEADER]
+    )
+    @idempotent
     def post(self, request, person_id):
         person = get_for_organization(Person, self.organization, person_id)
-        data = serializers.ImageUploadSerializer(data=request.data)
-        data.is_valid(raise_exception=True)
-        face_image = gallery_services.face_image_add(person=person, data=read_image(data.validated_data))
+        data = validated(s.ImageInputSerializer, request.data)
+        face_image = gallery_services.face_image_add(person=person, data=data["image_bytes"])
         return Response({"id": face_image.pk, "status": face_image.status}, status=status.HTTP_202_ACCEPTED)
+
+
+class PersonFaceView(OrganizationView):
+    required_scope = ApiKey.Scope.GALLERY_WRITE
+
+    @extend_schema(responses={204: None})
+    def delete(self, request, person_id, face_id):
+        person = get_for_organization(Person, self.organization, person_id)
+        face_image = get_for_organization(FaceImage, self.organization, face_id)
+        if face_image.person_id != person.pk:
+            raise ServiceError("Photo not found.", code="not_found") from None
+        gallery_services.face_image_delete(face_image=face_image)
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+# --- Frames and synchronous recognition ------------------------------------------------
 
 
 class FramesView(OrganizationView):
     required_scope = ApiKey.Scope.FRAMES_WRITE
-    parser_classes = [MultiPartParser, FormParser]
 
+    @extend_schema(
+        request=s.FrameInputSerializer,
+        parameters=[s.WaitSerializer, IDEMPOTENCY_HEADER],
+        responses={200: s.FrameSerializer, 202: s.FrameSerializer},
+    )
+    @idempotent
     def post(self, request):
-        wait = serializers.WaitSerializer(data=request.query_params)
-        wait.is_valid(raise_exception=True)
-        data = serializers.FrameUploadSerializer(data=request.data)
-        data.is_valid(raise_exception=True)
-        camera = None
-        if "camera" in data.validated_data:
-            camera = get_for_organization(Camera, self.organization, data.validated_data["camera"], field="camera")
-        elif request.auth.camera_id:
-            camera = request.auth.camera
+        wait = validated(s.WaitSerializer, request.query_params)["wait"]
+        data = validated(s.FrameInputSerializer, request.data)
+        camera = request.auth.camera
+        if "camera" in data:
+            camera = get_for_organization(Camera, self.organization, data["camera"], field="camera")
         frame = recognition_services.frame_create(
             organization=self.organization,
-            data=read_image(data.validated_data),
+            data=data["image_bytes"],
             camera=camera,
-            captured_at=data.validated_data.get("captured_at"),
+            captured_at=data.get("captured_at"),
         )
-        if wait.validated_data["wait"] > 0:
-            frame = recognition_services.frame_wait(frame=frame, timeout=wait.validated_data["wait"])
-        body = serializers.frame_representation(frame, request)
+        if wait > 0:
+            frame = recognition_services.frame_wait(frame=frame, timeout=wait)
         finished = frame.status in (Frame.Status.DONE, Frame.Status.FAILED)
-        return Response(body, status=status.HTTP_200_OK if finished else status.HTTP_202_ACCEPTED)
+        return Response(
+            s.frame_representation(frame, request), status=status.HTTP_200_OK if finished else status.HTTP_202_ACCEPTED
+        )
 
 
-class FrameDetailView(OrganizationView):
+class FrameView(OrganizationView):
     required_scope = ApiKey.Scope.FRAMES_WRITE
 
+    @extend_schema(responses=s.FrameSerializer)
     def get(self, request, frame_id):
         frame = get_for_organization(Frame, self.organization, frame_id)
-        return Response(serializers.frame_representation(frame, request))
+        return Response(s.frame_representation(frame, request))
+
+
+class IdentifyView(OrganizationView):
+    required_scope = ApiKey.Scope.FRAMES_WRITE
+
+    @extend_schema(request=s.IdentifyInputSerializer, responses=s.FacesSerializer)
+    def post(self, request):
+        data = validated(s.IdentifyInputSerializer, request.data)
+        faces = recognition_services.identify(
+            organization=self.organization, data=data["image_bytes"], top_k=data["top_k"]
+        )
+        return Response({"faces": faces})
+
+
+class VerifyView(OrganizationView):
+    required_scope = ApiKey.Scope.FRAMES_WRITE
+
+    @extend_schema(request=s.VerifyInputSerializer, responses=s.VerificationSerializer)
+    def post(self, request):
+        data = validated(s.VerifyInputSerializer, request.data)
+        person = get_for_organization(Person, self.organization, data["person"], field="person")
+        return Response(
+            recognition_services.verify(organization=self.organization, data=data["image_bytes"], person=person)
+        )
+
+
+class DetectView(OrganizationView):
+    required_scope = ApiKey.Scope.FRAMES_WRITE
+
+    @extend_schema(request=s.ImageInputSerializer, responses=s.DetectionsSerializer)
+    def post(self, request):
+        data = validated(s.ImageInputSerializer, request.data)
+        return Response(
+            {"faces": recognition_services.detect(organization=self.organization, data=data["image_bytes"])}
+        )
+
+
+# --- Cameras --------------------------------------------------------------------------
+
+
+class CamerasView(OrganizationView):
+    required_scope = ApiKey.Scope.GALLERY_WRITE
+    pagination_class = IdCursorPagination
+
+    @extend_schema(responses=s.CameraSerializer(many=True))
+    def get(self, request):
+        return paginated(self, scoped(Camera, self.organization), s.CameraSerializer)
+
+    @extend_schema(request=s.CameraSerializer, responses={201: s.CameraSerializer})
+    def post(self, request):
+        data = validated(s.CameraSerializer, request.data)
+        camera = organization_services.camera_create(organization=self.organization, **data)
+        return Response(s.CameraSerializer(camera).data, status=status.HTTP_201_CREATED)
+
+
+class CameraView(OrganizationView):
+    required_scope = ApiKey.Scope.GALLERY_WRITE
+
+    @extend_schema(responses=s.CameraSerializer)
+    def get(self, request, camera_id):
+        return Response(s.CameraSerializer(get_for_organization(Camera, self.organization, camera_id)).data)
+
+    @extend_schema(request=s.CameraSerializer, responses=s.CameraSerializer)
+    def put(self, request, camera_id):
+        return self._update(request, camera_id, partial=False)
+
+    @extend_schema(request=s.CameraSerializer, responses=s.CameraSerializer)
+    def patch(self, request, camera_id):
+        return self._update(request, camera_id, partial=True)
+
+    def _update(self, request, camera_id, *, partial):
+        camera = get_for_organization(Camera, self.organization, camera_id)
+        data = validated(s.CameraSerializer, request.data, instance=camera, partial=partial)
+        return Response(s.CameraSerializer(organization_services.camera_update(camera=camera, **data)).data)
+
+    @extend_schema(responses={204: None})
+    def delete(self, request, camera_id):
+        get_for_organization(Camera, self.organization, camera_id).delete()
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+# --- Sightings ------------------------------------------------------------------------
+
+
+class SightingsView(OrganizationView):
+    required_scope = ApiKey.Scope.REPORTS_READ
+    pagination_class = SightingPagination
+
+    @extend_schema(parameters=[s.SightingFilterSerializer], responses=s.SightingSerializer(many=True))
+    def get(self, request):
+        filters = validated(s.SightingFilterSerializer, request.query_params)
+        sightings = sighting_selectors.sightings_filter(organization=self.organization, **filters)
+        return paginated(self, sightings, s.SightingSerializer)
+
+
+class SightingView(OrganizationView):
+    required_scope = ApiKey.Scope.REPORTS_READ
+
+    @extend_schema(responses=s.SightingSerializer)
+    def get(self, request, sighting_id):
+        sighting = get_for_organization(Sighting, self.organization, sighting_id)
+        return Response(s.SightingSerializer(sighting, context={"request": request}).data)

@@ -32,3 +32,26 @@ class ImageTooLarge(ServiceError):
 class ModelUnavailable(ServiceError):
     status = 503
     code = "model_unavailable"
+
+
+class NoFace(ServiceError):
+    status = 422
+    code = "no_face"
+
+
+class Conflict(ServiceError):
+    status = 409
+    code = "conflict"
+
+
+class QueueFull(ServiceError):
+    """Backpressure: the organization has too much unprocessed work."""
+
+    status = 429
+    code = "queue_full"
+    retry_after = 5
+
+
+class WorkerUnavailable(ServiceError):
+    status = 503
+    code = "worker_unavailable"

@@ -1,9 +1,10 @@
 from dataclasses import dataclass
 
 import numpy as np
+from django.db.models import Q, QuerySet
 from pgvector.django import CosineDistance
 
-from apps.gallery.models import FaceEmbedding
+from apps.gallery.models import FaceEmbedding, Person
 
 
 @dataclass(frozen=True)
@@ -28,3 +29,10 @@ def nearest_own_and_other(
     own = base.filter(person_id=person_id).first()
     other = base.exclude(person_id=person_id).first()
     return (NearestFace(*own) if own else None), (NearestFace(*other) if other else None)
+
+
+def people_search(*, organization, text: str = "") -> QuerySet[Person]:
+    people = Person.objects.filter(organization=organization)
+    if text:
+        people = people.filter(Q(name__icontains=text) | Q(external_id__icontains=text))
+    return people

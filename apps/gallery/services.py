@@ -11,6 +11,7 @@ from apps.gallery.models import FaceEmbedding, FaceImage, Person
 from apps.recognition.analyzers import analyzer_for, ensure_ready
 from apps.recognition.pipeline import quality
 from apps.recognition.services import image_decode, quality_policy
+from apps.sightings.models import Sighting
 
 logger = logging.getLogger(__name__)
 
@@ -21,6 +22,31 @@ NEAR_DUPLICATE_FRACTION = 0.15
 
 def person_create(*, organization, name: str, external_id: str = "") -> Person:
     return Person.objects.create(organization=organization, name=name, external_id=external_id)
+
+
+def person_update(*, person: Person, **fields) -> Person:
+    for field, value in fields.items():
+        setattr(person, field, value)
+    person.save()
+    return person
+
+
+def person_delete(*, person: Person) -> None:
+    """Erase a person: photos, embeddings and sightings, files included."""
+    files = [f.image for f in person.face_images.all()] + [s.crop for s in Sighting.objects.filter(person=person)]
+    person.delete()  # cascades to photos, embeddings and sightings
+    _delete_files_on_commit(files)
+
+
+def face_image_delete(*, face_image: FaceImage) -> None:
+    image = face_image.image
+    face_image.delete()  # its embeddings go with it
+    _delete_files_on_commit([image])
+
+
+def _delete_files_on_commit(files) -> None:
+    names = [(f.storage, f.name) for f in files if f]
+    transaction.on_commit(lambda: [storage.delete(name) for storage, name in names])
 
 
 def face_image_add(*, person: Person, data: bytes) -> FaceImage:

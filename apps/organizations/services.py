@@ -6,7 +6,8 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
-from apps.organizations.models import ApiKey, Organization
+from apps.core.errors import Conflict
+from apps.organizations.models import ApiKey, Camera, Organization
 from apps.recognition.pipeline import catalog
 
 ALL_SCOPES = [scope.value for scope in ApiKey.Scope]
@@ -60,3 +61,19 @@ def api_key_authenticate(raw_key: str) -> ApiKey | None:
         ApiKey.objects.filter(pk=api_key.pk).update(last_used_at=now)
         api_key.last_used_at = now
     return api_key
+
+
+def camera_create(*, organization: Organization, name: str, location: str = "") -> Camera:
+    if Camera.objects.filter(organization=organization, name=name).exists():
+        raise Conflict(f"A camera named {name!r} already exists.", code="duplicate", field="name")
+    return Camera.objects.create(organization=organization, name=name, location=location)
+
+
+def camera_update(*, camera: Camera, **fields) -> Camera:
+    name = fields.get("name", camera.name)
+    if Camera.objects.filter(organization_id=camera.organization_id, name=name).exclude(pk=camera.pk).exists():
+        raise Conflict(f"A camera named {name!r} already exists.", code="duplicate", field="name")
+    for field, value in fields.items():
+        setattr(camera, field, value)
+    camera.save()
+    return camera

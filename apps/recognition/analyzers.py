@@ -20,11 +20,15 @@ def _build(model_name: str, detector: str) -> FaceAnalyzer:
     )
 
 
-def analyzer_for(organization) -> FaceAnalyzer:
+def analyzer_by_name(model_name: str, detector: str) -> FaceAnalyzer:
     try:
-        return _build(organization.recognition_model, organization.detector)
+        return _build(model_name, detector)
     except ModelNotReady as error:
         raise ModelUnavailable(str(error)) from error
+
+
+def analyzer_for(organization) -> FaceAnalyzer:
+    return analyzer_by_name(organization.recognition_model, organization.detector)
 
 
 def ensure_ready(organization) -> None:

@@ -19,3 +19,14 @@ def gallery_candidates(
         .values_list("person_id", "distance")[:NEIGHBOURS_FETCHED]
     )
     return match.best_per_person(list(neighbours), limit)
+
+
+def person_distance(*, person_id: int, model_name: str, embedding: np.ndarray) -> float:
+    """Cosine distance from an embedding to the person's nearest enrolled face."""
+    return float(
+        FaceEmbedding.objects.filter(person_id=person_id, model_name=model_name)
+        .annotate(distance=CosineDistance("embedding", embedding))
+        .order_by("distance")
+        .values_list("distance", flat=True)
+        .first()
+    )

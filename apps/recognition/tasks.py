@@ -14,6 +14,14 @@ def process_frame(frame_id: int) -> None:
     services.frame_process(frame_id=frame_id)
 
 
+@shared_task(ignore_result=False, acks_late=False)
+def analyze_image(model_name: str, detector: str, image_base64: str) -> list[dict]:
+    # Someone is waiting for the answer: no late ack (a redelivery would come too late).
+    import base64
+
+    return services.image_analyze(model_name=model_name, detector=detector, data=base64.b64decode(image_base64))
+
+
 @shared_task
 def requeue_stale_frames() -> int:
     return services.frames_requeue_stale()

@@ -1,0 +1,35 @@
+from django.conf import settings
+from rest_framework.throttling import SimpleRateThrottle
+
+
+class SettingsRateThrottle(SimpleRateThrottle):
+    """Reads its rate from settings on each request (DRF's own reads it once, at import)."""
+
+    rate_setting = ""
+
+    def get_rate(self):
+        return getattr(settings, self.rate_setting)
+
+
+class ApiKeyRateThrottle(SettingsRateThrottle):
+    """Requests per API key (API_RATE_PER_KEY)."""
+
+    scope = "api_key"
+    rate_setting = "API_RATE_PER_KEY"
+
+    def get_cache_key(self, request, view):
+        if request.auth is None:
+            return None
+        return self.cache_format % {"scope": self.scope, "ident": request.auth.pk}
+
+
+class OrganizationRateThrottle(SettingsRateThrottle):
+    """Requests per organization, all its keys together (API_RATE_PER_ORGANIZATION)."""
+
+    scope = "organization"
+    rate_setting = "API_RATE_PER_ORGANIZATION"
+
+    def get_cache_key(self, request, view):
+        if request.auth is None:
+            return None
+        return self.cache_format % {"scope": self.scope, "ident": request.auth.organization_id}
