@@ -10,6 +10,7 @@ from apps.api import serializers as s
 from apps.api.idempotency import idempotent
 from apps.core.access import get_for_organization, scoped
 from apps.core.errors import ServiceError
+from apps.core.tenancy import tenant_context
 from apps.gallery import selectors as gallery_selectors
 from apps.gallery import services as gallery_services
 from apps.gallery.models import FaceImage, Person
@@ -32,9 +33,26 @@ def validated(serializer_class, data, **kwargs) -> dict:
 
 
 class OrganizationView(APIView):
+    """Acts for the API key's organization, inside its tenant context (row-level security)."""
+
+    _tenant = None
+
     @property
     def organization(self):
         return self.request.auth.organization
+
+    def initial(self, request, *args, **kwargs):
+        super().initial(request, *args, **kwargs)  # authentication, scopes, throttles
+        self._tenant = tenant_context(request.auth.organization_id)
+        self._tenant.__enter__()
+
+    def dispatch(self, request, *args, **kwargs):
+        try:
+            return super().dispatch(request, *args, **kwargs)
+        finally:
+            if self._tenant is not None:
+                self._tenant.__exit__(None, None, None)
+                self._tenant = None
 
 
 class IdCursorPagination(CursorPagination):
@@ -98,7 +116,9 @@ class PersonView(OrganizationView):
 
     @extend_schema(responses={204: None})
     def delete(self, request, person_id):
-        gallery_services.person_delete(person=get_for_organization(Person, self.organization, person_id))
+        gallery_services.person_delete(
+            person=get_for_organization(Person, self.organization, person_id), api_key=request.auth
+        )
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 

@@ -1,3 +1,4 @@
+from django.conf import settings
 from django.db import models
 
 
@@ -13,3 +14,33 @@ class TenantOwned(models.Model):
 
     class Meta:
         abstract = True
+
+
+class AuditEvent(TenantOwned):
+    """Who did what, and when: admin changes, API keys, erasures, exports."""
+
+    class Action(models.TextChoices):
+        CREATED = "created"
+        CHANGED = "changed"
+        DELETED = "deleted"
+        ERASED = "erased"
+        API_KEY_CREATED = "api_key_created"
+        API_KEY_REVOKED = "api_key_revoked"
+        EXPORTED = "exported"
+        RETENTION_PURGED = "retention_purged"
+
+    at = models.DateTimeField(auto_now_add=True, db_index=True)
+    action = models.CharField(max_length=32, choices=Action.choices)
+    # The actor: a user, an API key (its prefix), or the system (both empty).
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)
+    api_key_prefix = models.CharField(max_length=16, blank=True)
+    target_type = models.CharField(max_length=64, blank=True)
+    target_id = models.CharField(max_length=64, blank=True)
+    target_repr = models.CharField(max_length=200, blank=True)
+    detail = models.JSONField(default=dict, blank=True)
+
+    class Meta:
+        ordering = ["-at"]
+
+    def __str__(self) -> str:
+        return f"{self.at:%Y-%m-%d %H:%M} {self.action} {self.target_type} {self.target_repr}"

@@ -1,28 +1,193 @@
-from django.contrib import admin
+from django import forms
+from django.contrib import admin, messages
+from django.db.models import Count
+from django.shortcuts import redirect
+from django.template.response import TemplateResponse
+from django.urls import path, reverse
+from django.utils.html import format_html, format_html_join
 
-from apps.gallery.models import FaceImage, Person
+from apps.core.admin_base import TenantAdmin, TenantInline, is_platform
+from apps.core.errors import ServiceError
+from apps.gallery import services
+from apps.gallery.models import FaceImage, GalleryImport, Person
 
 
-class FaceImageInline(admin.TabularInline):
+def thumbnail(file, height: int = 64) -> str:
+    if not file:
+        return "-"
+    return format_html('<img src="{}" style="height: {}px; border-radius: 4px" alt="">', file.url, height)
+
+
+class FaceImageInline(TenantInline, admin.TabularInline):
     model = FaceImage
     extra = 0
-    fields = ["image", "status", "reason", "detail", "warnings", "created_at"]
-    readonly_fields = ["status", "reason", "detail", "warnings", "created_at"]
+    fields = ["preview", "status", "reason", "detail", "warning_list", "created_at"]
+    readonly_fields = fields
+
+    def has_add_permission(self, request, obj=None):
+        return False  # photos are added with the multi-file field, through the checks
+
+    @admin.display(description="photo")
+    def preview(self, face_image):
+        return thumbnail(face_image.image)
+
+    @admin.display(description="warnings")
+    def warning_list(self, face_image):
+        return format_html_join("", "<div>{}</div>", ((w["message"],) for w in face_image.warnings)) or "-"
+
+
+class MultipleFileInput(forms.ClearableFileInput):
+    allow_multiple_selected = True
+
+
+class MultipleFileField(forms.FileField):
+    def __init__(self, *args, **kwargs):
+        kwargs.setdefault("widget", MultipleFileInput())
+        super().__init__(*args, **kwargs)
+
+    def clean(self, data, initial=None):
+        files = data if isinstance(data, list | tuple) else [data]
+        return [super(MultipleFileField, self).clean(f, initial) for f in files if f]
+
+
+class PersonForm(forms.ModelForm):
+    photos = MultipleFileField(required=False, help_text="Enrollment photos (select several at once).")
+
+    class Meta:
+        model = Person
+        fields = ["name", "external_id"]
+
+
+class ImportForm(forms.Form):
+    archive = forms.FileField(
+        help_text="A zip with one folder per person, named after the person, holding their photos."
+    )
 
 
 @admin.register(Person)
-class PersonAdmin(admin.ModelAdmin):
-    list_display = ["name", "external_id", "organization", "created_at"]
+class PersonAdmin(TenantAdmin):
+    form = PersonForm
+    list_display = ["name", "external_id", "photos_count", "embeddings_count", "created_at"]
     search_fields = ["name", "external_id"]
     inlines = [FaceImageInline]
+    actions = ["re_embed"]
+    change_list_template = "admin/gallery/person/change_list.html"
 
-    def save_formset(self, request, form, formset, change):
-        from apps.gallery.services import face_image_enqueue
+    def get_queryset(self, request):
+        return (
+            super()
+            .get_queryset(request)
+            .annotate(
+                photo_total=Count("face_images", distinct=True), embedding_total=Count("embeddings", distinct=True)
+            )
+        )
 
-        instances = formset.save(commit=False)
-        for instance in instances:
-            instance.organization_id = form.instance.organization_id
-            instance.save()
-            face_image_enqueue(instance)
-        for obj in formset.deleted_objects:
-            obj.delete()
+    @admin.display(description="photos", ordering="photo_total")
+    def photos_count(self, person):
+        return person.photo_total
+
+    @admin.display(description="embeddings", ordering="embedding_total")
+    def embeddings_count(self, person):
+        return person.embedding_total
+
+    def save_related(self, request, form, formsets, change):
+        super().save_related(request, form, formsets, change)
+        for upload in form.cleaned_data.get("photos") or []:
+            try:
+                services.face_image_add(person=form.instance, data=upload.read())
+            except ServiceError as error:
+                self.message_user(request, f"{upload.name}: {error.message}", messages.ERROR)
+
+    def delete_model(self, request, obj):
+        services.person_delete(person=obj, user=request.user)
+
+    def delete_queryset(self, request, queryset):
+        for person in queryset:
+            services.person_delete(person=person, user=request.user)
+
+    def log_deletions(self, request, queryset):
+        return admin.ModelAdmin.log_deletions(self, request, queryset)  # erasure is audited by the service
+
+    @admin.action(description="Re-embed the selected people's photos")
+    def re_embed(self, request, queryset):
+        count = 0
+        for face_image in FaceImage.objects.filter(person__in=queryset):
+            services.face_image_enqueue(face_image)
+            count += 1
+        self.message_user(request, f"{count} photos queued for embedding.", messages.SUCCESS)
+
+    def get_urls(self):
+        return [
+            path("import/", self.admin_site.admin_view(self.import_view), name="gallery_person_import"),
+            *super().get_urls(),
+        ]
+
+    def import_view(self, request):
+        if not self.has_add_permission(request):
+            raise PermissionError
+        form = ImportForm(request.POST or None, request.FILES or None)
+        if request.method == "POST" and form.is_valid():
+            organization = request.organization
+            if organization is None:
+                self.message_user(request, "Choose an organization first.", messages.ERROR)
+            else:
+                try:
+                    job = services.gallery_import_start(
+                        organization=organization, archive=form.cleaned_data["archive"].read(), user=request.user
+                    )
+                except ServiceError as error:
+                    form.add_error("archive", error.message)
+                else:
+                    return redirect(reverse("admin:gallery_galleryimport_change", args=[job.pk]))
+        context = {
+            **self.admin_site.each_context(request),
+            "form": form,
+            "title": "Import people from a zip",
+            "opts": self.model._meta,
+        }
+        return TemplateResponse(request, "admin/gallery/person/import.html", context)
+
+
+@admin.register(GalleryImport)
+class GalleryImportAdmin(TenantAdmin):
+    list_display = ["id", "status", "progress", "people_created", "photos_added", "created_at"]
+    readonly_fields = [
+        "status",
+        "progress",
+        "people_created",
+        "photos_added",
+        "problem_list",
+        "created_by",
+        "created_at",
+        "finished_at",
+    ]
+    fields = readonly_fields
+    change_form_template = "admin/gallery/galleryimport/change_form.html"
+
+    @admin.display(description="progress")
+    def progress(self, job):
+        percent = round(100 * job.processed / job.total) if job.total else 100
+        return format_html(
+            '<progress value="{}" max="{}"></progress> {} / {} ({}%)',
+            job.processed,
+            job.total or 1,
+            job.processed,
+            job.total,
+            percent,
+        )
+
+    @admin.display(description="problems")
+    def problem_list(self, job):
+        return format_html_join("", "<div>{}: {}</div>", ((p["file"], p["message"]) for p in job.problems)) or "-"
+
+    def has_add_permission(self, request, *args):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_view_permission(self, request, obj=None):
+        return self._may_manage(request)
+
+    def get_exclude(self, request, obj=None):
+        return [] if is_platform(request) else ["organization"]

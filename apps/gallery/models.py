@@ -1,3 +1,4 @@
+from django.conf import settings
 from django.db import models
 from pgvector.django import VectorField
 
@@ -67,3 +68,32 @@ class FaceEmbedding(TenantOwned):
             models.UniqueConstraint(fields=["face_image", "model_name"], name="one_embedding_per_photo_and_model")
         ]
         indexes = [models.Index(fields=["organization", "model_name"])]
+
+
+def import_path(instance, filename: str) -> str:
+    return f"org_{instance.organization_id}/imports/{filename}"
+
+
+class GalleryImport(TenantOwned):
+    """A zip of photos, one folder per person, imported in the background."""
+
+    class Status(models.TextChoices):
+        QUEUED = "queued"
+        RUNNING = "running"
+        DONE = "done"
+        FAILED = "failed"
+
+    archive = models.FileField(upload_to=import_path)
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.QUEUED)
+    total = models.PositiveIntegerField(default=0)
+    processed = models.PositiveIntegerField(default=0)
+    people_created = models.PositiveIntegerField(default=0)
+    photos_added = models.PositiveIntegerField(default=0)
+    # [{"file": ..., "error": ...}] for entries that were skipped
+    problems = models.JSONField(default=list, blank=True)
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)
+    created_at = models.DateTimeField(auto_now_add=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    def __str__(self) -> str:
+        return f"Import #{self.pk} ({self.status}, {self.processed}/{self.total})"

@@ -1,13 +1,15 @@
 import logging
 import uuid
 
+from django.conf import settings
 from django.core.files.base import ContentFile
 from django.db import transaction
 from django.utils import timezone
 
+from apps.core import audit
 from apps.core.errors import ServiceError
 from apps.gallery import selectors
-from apps.gallery.models import FaceEmbedding, FaceImage, Person
+from apps.gallery.models import FaceEmbedding, FaceImage, GalleryImport, Person
 from apps.recognition.analyzers import analyzer_for, ensure_ready
 from apps.recognition.pipeline import quality
 from apps.recognition.services import image_decode, quality_policy
@@ -31,22 +33,22 @@ def person_update(*, person: Person, **fields) -> Person:
     return person
 
 
-def person_delete(*, person: Person) -> None:
-    """Erase a person: photos, embeddings and sightings, files included."""
-    files = [f.image for f in person.face_images.all()] + [s.crop for s in Sighting.objects.filter(person=person)]
-    person.delete()  # cascades to photos, embeddings and sightings
-    _delete_files_on_commit(files)
+def person_delete(*, person: Person, user=None, api_key=None) -> None:
+    """Erase a person: photos, embeddings and sightings, their files included
+    (apps.core.files removes the files of every deleted row), and say so in the audit log."""
+    audit.record(
+        organization_id=person.organization_id,
+        action=audit.Action.ERASED,
+        user=user,
+        api_key=api_key,
+        target=person,
+        detail={"photos": person.face_images.count(), "sightings": Sighting.objects.filter(person=person).count()},
+    )
+    person.delete()
 
 
 def face_image_delete(*, face_image: FaceImage) -> None:
-    image = face_image.image
-    face_image.delete()  # its embeddings go with it
-    _delete_files_on_commit([image])
-
-
-def _delete_files_on_commit(files) -> None:
-    names = [(f.storage, f.name) for f in files if f]
-    transaction.on_commit(lambda: [storage.delete(name) for storage, name in names])
+    face_image.delete()  # its embeddings go with it, and its file after the commit
 
 
 def face_image_add(*, person: Person, data: bytes) -> FaceImage:
@@ -64,8 +66,8 @@ def face_image_add(*, person: Person, data: bytes) -> FaceImage:
 def face_image_enqueue(face_image: FaceImage) -> None:
     from apps.gallery.tasks import enroll_face_image
 
-    face_image_id = face_image.pk
-    transaction.on_commit(lambda: enroll_face_image.delay(face_image_id))
+    face_image_id, organization_id = face_image.pk, face_image.organization_id
+    transaction.on_commit(lambda: enroll_face_image.delay(face_image_id, organization_id=organization_id))
 
 
 def _reject(face_image: FaceImage, reason: str, detail: str, quality: dict | None = None) -> FaceImage:
@@ -180,3 +182,82 @@ def face_image_enroll(*, face_image_id: int) -> FaceImage:
         face_image.processed_at = timezone.now()
         face_image.save(update_fields=["status", "reason", "detail", "warnings", "quality", "processed_at"])
     return face_image
+
+
+# --- Bulk import ---------------------------------------------------------------------
+
+IMPORTABLE = (".jpg", ".jpeg", ".png", ".webp")
+
+
+def gallery_import_start(*, organization, archive: bytes, user=None) -> GalleryImport:
+    """Store a zip (one folder per person) and import it in the background."""
+    import io
+    import zipfile
+
+    try:
+        with zipfile.ZipFile(io.BytesIO(archive)) as zipped:
+            names = _importable(zipped)
+    except zipfile.BadZipFile:
+        raise ServiceError("The file is not a zip archive.", code="archive_invalid", field="archive") from None
+    if not names:
+        raise ServiceError(
+            "No photos found: the zip must hold one folder per person with JPEG, PNG or WebP photos.",
+            code="archive_empty",
+            field="archive",
+        )
+    job = GalleryImport(organization=organization, total=len(names), created_by=user)
+    job.archive.save(f"{uuid.uuid4().hex}.zip", ContentFile(archive), save=False)
+    job.save()
+    from apps.gallery.tasks import import_gallery
+
+    job_id, organization_id = job.pk, organization.pk
+    transaction.on_commit(lambda: import_gallery.delay(job_id, organization_id=organization_id))
+    return job
+
+
+def _importable(zipped) -> list[str]:
+    names = []
+    for info in zipped.infolist():
+        parts = info.filename.strip("/").split("/")
+        if info.is_dir() or len(parts) < 2 or parts[-1].startswith(".") or "__MACOSX" in parts:
+            continue
+        if parts[-1].lower().endswith(IMPORTABLE):
+            names.append(info.filename)
+    return sorted(names)
+
+
+def gallery_import_run(*, job_id: int) -> GalleryImport:
+    """Each folder becomes a person (or adds to the person of that name); each photo is
+    checked and queued for enrollment like any other. Progress is saved as it goes."""
+    import zipfile
+
+    job = GalleryImport.objects.select_related("organization").get(pk=job_id)
+    GalleryImport.objects.filter(pk=job.pk).update(status=GalleryImport.Status.RUNNING)
+    problems, people_created, photos_added = [], 0, 0
+    try:
+        with job.archive.open("rb") as file, zipfile.ZipFile(file) as zipped:
+            for done, name in enumerate(_importable(zipped), start=1):
+                person_name = name.strip("/").split("/")[-2][:200]
+                person = Person.objects.filter(organization=job.organization, name=person_name).first()
+                if person is None:
+                    person = person_create(organization=job.organization, name=person_name)
+                    people_created += 1
+                try:
+                    if zipped.getinfo(name).file_size > settings.API_MAX_IMAGE_BYTES:
+                        raise ServiceError("Over the image byte limit.", code="image_too_large")
+                    face_image_add(person=person, data=zipped.read(name))
+                    photos_added += 1
+                except ServiceError as error:
+                    problems.append({"file": name, "error": error.code, "message": error.message})
+                GalleryImport.objects.filter(pk=job.pk).update(
+                    processed=done, people_created=people_created, photos_added=photos_added, problems=problems
+                )
+    except (zipfile.BadZipFile, OSError) as error:
+        GalleryImport.objects.filter(pk=job.pk).update(
+            status=GalleryImport.Status.FAILED,
+            finished_at=timezone.now(),
+            problems=[*problems, {"file": "", "error": "archive_invalid", "message": str(error)}],
+        )
+        return GalleryImport.objects.get(pk=job.pk)
+    GalleryImport.objects.filter(pk=job.pk).update(status=GalleryImport.Status.DONE, finished_at=timezone.now())
+    return GalleryImport.objects.get(pk=job.pk)

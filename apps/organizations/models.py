@@ -18,6 +18,10 @@ class Organization(models.Model):
     match_thresholds = models.JSONField(default=dict, blank=True)
     # Empty: RECOGNITION_MATCH_MARGIN.
     match_margin = models.FloatField(null=True, blank=True)
+    # Retention: sightings (and their frames and crops) of known people, and of unknown
+    # faces, are purged after this many days; empty keeps them.
+    sighting_retention_days = models.PositiveIntegerField(null=True, blank=True, default=90)
+    unknown_retention_days = models.PositiveIntegerField(null=True, blank=True, default=30)
     created_at = models.DateTimeField(auto_now_add=True)
 
     def __str__(self) -> str:

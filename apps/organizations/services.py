@@ -6,6 +6,7 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
+from apps.core import audit
 from apps.core.errors import Conflict
 from apps.organizations.models import ApiKey, Camera, Organization
 from apps.recognition.pipeline import catalog
@@ -28,7 +29,7 @@ def organization_create(*, slug: str, name: str = "", recognition_model: str = "
 
 @transaction.atomic
 def api_key_create(
-    *, organization: Organization, name: str = "", scopes: list[str] | None = None, camera=None
+    *, organization: Organization, name: str = "", scopes: list[str] | None = None, camera=None, user=None
 ) -> tuple[ApiKey, str]:
     """Return the row and the full key; the key is shown once and only its hash is kept."""
     scopes = ALL_SCOPES if scopes is None else scopes
@@ -45,7 +46,16 @@ def api_key_create(
         scopes=list(scopes),
         camera=camera,
     )
+    audit.record(organization_id=organization.pk, action=audit.Action.API_KEY_CREATED, user=user, target=api_key)
     return api_key, f"{prefix}.{secret}"
+
+
+def api_key_revoke(*, api_key: ApiKey, user=None) -> None:
+    api_key.revoked_at = timezone.now()
+    api_key.save(update_fields=["revoked_at"])
+    audit.record(
+        organization_id=api_key.organization_id, action=audit.Action.API_KEY_REVOKED, user=user, target=api_key
+    )
 
 
 def api_key_authenticate(raw_key: str) -> ApiKey | None:

@@ -61,8 +61,8 @@ def frame_create(*, organization, data: bytes, camera=None, captured_at=None) ->
 def frame_enqueue(frame: Frame) -> None:
     from apps.recognition.tasks import process_frame
 
-    frame_id = frame.pk
-    transaction.on_commit(lambda: process_frame.delay(frame_id))
+    frame_id, organization_id = frame.pk, frame.organization_id
+    transaction.on_commit(lambda: process_frame.delay(frame_id, organization_id=organization_id))
 
 
 def quality_policy() -> quality.QualityPolicy:

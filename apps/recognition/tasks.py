@@ -10,7 +10,8 @@ logger = logging.getLogger(__name__)
 
 
 @shared_task(acks_late=True, autoretry_for=(ConnectionError,), retry_backoff=True, max_retries=5)
-def process_frame(frame_id: int) -> None:
+def process_frame(frame_id: int, organization_id: int | None = None) -> None:
+    # organization_id: the tenant context the task runs in (project/celery.py).
     services.frame_process(frame_id=frame_id)
 
 
