@@ -138,6 +138,7 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": env_int("CELERY_VISIBIL
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 CELERY_BEAT_SCHEDULE = {
     "requeue-stale-frames": {"task": "apps.recognition.tasks.requeue_stale_frames", "schedule": 60.0},
+    "purge-expired": {"task": "apps.sightings.tasks.purge_expired", "schedule": 3600.0},
 }
 
 # --- Recognition --------------------------------------------------------------------

@@ -1,6 +1,6 @@
 from django.contrib import admin
 
-from apps.core.admin_base import TenantAdmin
+from apps.core.admin_base import TenantAdmin, is_platform
 from apps.core.models import AuditEvent
 
 
@@ -27,4 +27,5 @@ class AuditEventAdmin(TenantAdmin):
         return False
 
     def has_delete_permission(self, request, obj=None):
-        return False
+        # Only as part of deleting a whole organization, which the platform does.
+        return is_platform(request)

@@ -20,9 +20,11 @@ class CurrentOrganizationMiddleware:
     def __call__(self, request):
         request.organization = None
         request.membership = None
+        # All of the user's memberships, read before the tenant context narrows the view.
+        request.memberships = []
         user = request.user
         if user.is_authenticated:
-            memberships = list(memberships_of(user))
+            memberships = request.memberships = list(memberships_of(user))
             chosen = request.session.get(SESSION_KEY)
             membership = next((m for m in memberships if m.organization_id == chosen), None)
             membership = membership or (memberships[0] if memberships else None)

@@ -3,7 +3,7 @@ from django.http import Http404, HttpResponseRedirect
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_POST
 
-from apps.organizations.middleware import SESSION_KEY, memberships_of
+from apps.organizations.middleware import SESSION_KEY
 
 
 @login_required
@@ -14,7 +14,7 @@ def switch_organization(request):
         wanted = int(request.POST.get("organization", ""))
     except ValueError:
         raise Http404("Not found.") from None
-    if not memberships_of(request.user).filter(organization_id=wanted).exists():
+    if wanted not in {m.organization_id for m in request.memberships}:
         raise Http404("Not found.")
     request.session[SESSION_KEY] = wanted
     target = request.POST.get("next", "/admin/")

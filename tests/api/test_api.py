@@ -310,3 +310,30 @@ def test_person_photos_can_be_listed_and_deleted_with_their_files(org_a, django_
     assert response.status_code == 204
     assert not FaceImage.objects.filter(pk=face_image.pk).exists()
     assert not os.path.exists(path)
+
+
+def test_reports_and_media_of_another_organization_are_not_found():
+    from rest_framework.test import APIClient
+
+    from tests.tenants import make_tenant
+
+    a, b = make_tenant("api-a", "Ann", "door-a"), make_tenant("api-b", "Bob", "door-b", "img13.jpg")
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Api-Key {a.raw_key}")
+    assert client.get(f"/api/v1/sightings/{b.sighting.pk}/").status_code == 404
+    own = client.get(f"/api/v1/sightings/{a.sighting.pk}/").json()
+    assert own["face"]["person"]["name"] == "Ann"
+    assert [s["id"] for s in client.get("/api/v1/sightings/").json()["results"]] == [a.sighting.pk]
+    assert client.get(f"/media/{b.sighting.crop.name}").status_code == 404
+    assert client.get(own["crop_url"]).status_code == 200
+    assert APIClient().get(own["crop_url"]).status_code == 404  # no credentials, no file
+
+
+def test_erasure_through_the_api_is_audited(org_a):
+    from apps.core.models import AuditEvent
+
+    organization, raw_key, client = org_a
+    person = client.post("/api/v1/people/", {"name": "Ada"}, format="json").json()
+    assert client.delete(f"/api/v1/people/{person['id']}/").status_code == 204
+    event = AuditEvent.objects.get(organization=organization, action="erased")
+    assert event.api_key_prefix == raw_key.split(".")[0] and event.target_repr == "Ada"
