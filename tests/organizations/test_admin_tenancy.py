@@ -264,3 +264,38 @@ def test_gallery_zip_import_creates_people_and_reports_progress(tenants, django_
     assert Person.objects.get(organization=a.organization, name="Jane").face_images.count() == 2
     assert Person.objects.get(pk=a.person.pk).face_images.count() == 2
     assert "4 / 4" in client.get(response["Location"]).content.decode()
+
+
+def test_person_admin_multi_upload_thumbnails_counts_and_re_embed(tenants, django_capture_on_commit_callbacks):
+    a, _ = tenants
+    client = login(a.owner)
+    photos = [io.BytesIO(photo_bytes("img20.jpg")), io.BytesIO(photo_bytes("img21.jpg"))]
+    for index, photo in enumerate(photos):
+        photo.name = f"p{index}.jpg"
+    response = client.post(
+        "/admin/gallery/person/add/",
+        {
+            "name": "Jane",
+            "external_id": "",
+            "photos": photos,
+            "face_images-TOTAL_FORMS": "0",
+            "face_images-INITIAL_FORMS": "0",
+        },
+    )
+    assert response.status_code == 302, response.content.decode()[:3000]
+    jane = Person.objects.get(organization=a.organization, name="Jane")
+    assert jane.face_images.count() == 2
+    page = client.get(f"/admin/gallery/person/{jane.pk}/change/").content.decode()
+    assert page.count(f'src="/media/org_{a.organization.pk}/gallery/{jane.pk}/') == 2
+    listing = client.get("/admin/gallery/person/").content.decode()
+    assert "Jane" in listing
+    with django_capture_on_commit_callbacks(execute=False) as queued:
+        client.post("/admin/gallery/person/", {"action": "re_embed", "_selected_action": [jane.pk]})
+    assert len(queued) == 2
+
+
+def test_the_switcher_lists_only_the_users_organizations(tenants):
+    a, b = tenants
+    Membership.objects.create(organization=b.organization, user=a.owner, role="admin")
+    page = login(a.owner).get("/admin/").content.decode()
+    assert "ALPHA (owner)" in page and "BETA (admin)" in page
