@@ -162,6 +162,8 @@ RECOGNITION_MAX_YAW = env_float("RECOGNITION_MAX_YAW", 0.45)
 # A face is recognized only when the second-best person is at least this fraction of
 # the threshold further away than the best one (organizations can override it).
 RECOGNITION_MATCH_MARGIN = env_float("RECOGNITION_MATCH_MARGIN", 0.1)
+# HNSW candidate list size for 1:K search: higher = better recall, slower (benchmark).
+RECOGNITION_HNSW_EF_SEARCH = env_int("RECOGNITION_HNSW_EF_SEARCH", 100)
 # False-accept rate that `calibrate` recommends a threshold for.
 RECOGNITION_TARGET_FAR = env_float("RECOGNITION_TARGET_FAR", 0.001)
 # A frame still 'processing' after this many seconds is considered lost and re-queued.
