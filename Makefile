@@ -14,7 +14,7 @@ include .env
 export
 endif
 
-.PHONY: run test test-suite setup install models migrate lint stop clean
+.PHONY: run test test-suite bench setup install models migrate lint stop clean
 
 $(INSTALLED): requirements.txt requirements-dev.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -44,6 +44,13 @@ test-suite: setup
 	$(PY) -m ruff check .
 	$(PY) manage.py makemigrations --check --dry-run
 	$(PY) -m pytest
+
+# The full speed benchmark (about an hour on 2 cores); writes var/benchmark/benchmark.{md,json}.
+bench: install
+	$(PY) -m project.embedded exec -- $(MAKE) --no-print-directory bench-run
+
+bench-run: models
+	$(PY) -m benchmarks.run --size full --out var/benchmark
 
 lint: install
 	$(PY) -m ruff check .

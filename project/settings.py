@@ -162,6 +162,8 @@ RECOGNITION_MAX_YAW = env_float("RECOGNITION_MAX_YAW", 0.45)
 # A face is recognized only when the second-best person is at least this fraction of
 # the threshold further away than the best one (organizations can override it).
 RECOGNITION_MATCH_MARGIN = env_float("RECOGNITION_MATCH_MARGIN", 0.1)
+# Galleries up to this many faces are searched exactly; larger ones through HNSW.
+RECOGNITION_EXACT_SEARCH_MAX_ROWS = env_int("RECOGNITION_EXACT_SEARCH_MAX_ROWS", 20000)
 # HNSW candidate list size for 1:K search: higher = better recall, slower (benchmark).
 RECOGNITION_HNSW_EF_SEARCH = env_int("RECOGNITION_HNSW_EF_SEARCH", 100)
 # False-accept rate that `calibrate` recommends a threshold for.

@@ -1,5 +1,6 @@
 import numpy as np
 from django.conf import settings
+from django.core.cache import cache
 from django.db import connection, transaction
 from pgvector.django import CosineDistance
 
@@ -10,33 +11,50 @@ from apps.recognition.pipeline import match
 NEIGHBOURS_FETCHED = 20
 
 
+def gallery_size(*, organization_id: int, model_name: str) -> int:
+    """How many enrolled faces the organization has for a model; cached for a minute
+    (it only chooses the search plan, so a slightly old count does no harm)."""
+    return cache.get_or_set(
+        f"gallery-size:{organization_id}:{model_name}",
+        lambda: FaceEmbedding.objects.filter(organization_id=organization_id, model_name=model_name).count(),
+        timeout=60,
+    )
+
+
 def gallery_candidates(
     *, organization_id: int, model_name: str, embedding: np.ndarray, limit: int
 ) -> list[match.Candidate]:
     """The closest people in one organization's gallery, by cosine distance in pgvector.
 
-    For 128-d models the query uses the HNSW index (apps/gallery/migrations/0003) with
+    A gallery of up to RECOGNITION_EXACT_SEARCH_MAX_ROWS faces is searched exactly: its
+    rows come from the organization index and every distance is computed (a few ms,
+    recall 1). A larger one uses the HNSW index (apps/gallery/migrations/0003) with
     iterative scans, so that the organization filter cannot starve it of rows;
-    RECOGNITION_HNSW_EF_SEARCH trades speed for recall (see the benchmark)."""
+    RECOGNITION_HNSW_EF_SEARCH trades speed for recall. The benchmark measures both."""
     vector = np.asarray(embedding, dtype=np.float32)
-    if len(vector) != 128:
-        neighbours = (
-            FaceEmbedding.objects.filter(organization_id=organization_id, model_name=model_name)
-            .annotate(distance=CosineDistance("embedding", vector))
-            .order_by("distance")
-            .values_list("person_id", "distance")[:NEIGHBOURS_FETCHED]
-        )
-        return match.best_per_person(list(neighbours), limit)
     literal = "[" + ",".join(f"{x:.8g}" for x in vector) + "]"
+    exact = len(vector) != 128 or (
+        gallery_size(organization_id=organization_id, model_name=model_name)
+        <= settings.RECOGNITION_EXACT_SEARCH_MAX_ROWS
+    )
+    column = "embedding" if exact else "(embedding::vector(128))"
+    cast = "vector" if exact else "vector(128)"
     with transaction.atomic(), connection.cursor() as cursor:
-        cursor.execute("SELECT set_config('hnsw.ef_search', %s, true)", [str(settings.RECOGNITION_HNSW_EF_SEARCH)])
-        cursor.execute("SELECT set_config('hnsw.iterative_scan', 'relaxed_order', true)")
+        if exact:
+            # No plain index scans: the HNSW index cannot be chosen, the organization's
+            # btree still can (as a bitmap scan).
+            cursor.execute("SELECT set_config('enable_indexscan', 'off', true)")
+        else:
+            cursor.execute(
+                "SELECT set_config('hnsw.ef_search', %s, true), "
+                "set_config('hnsw.iterative_scan', 'relaxed_order', true)",
+                [str(settings.RECOGNITION_HNSW_EF_SEARCH)],
+            )
         cursor.execute(
-            "SELECT person_id, (embedding::vector(128)) <=> %s::vector(128) AS distance "
-            "FROM gallery_faceembedding "
-            "WHERE organization_id = %s AND model_name = %s AND dimensions = 128 "
-            "ORDER BY (embedding::vector(128)) <=> %s::vector(128) LIMIT %s",
-            [literal, organization_id, model_name, literal, NEIGHBOURS_FETCHED],
+            f"SELECT person_id, {column} <=> %s::{cast} AS distance FROM gallery_faceembedding "
+            f"WHERE organization_id = %s AND model_name = %s AND dimensions = %s "
+            f"ORDER BY {column} <=> %s::{cast} LIMIT %s",
+            [literal, organization_id, model_name, len(vector), literal, NEIGHBOURS_FETCHED],
         )
         neighbours = cursor.fetchall()
     # relaxed_order may return a few rows slightly out of order: best_per_person sorts.

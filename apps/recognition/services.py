@@ -33,12 +33,21 @@ def image_decode(data: bytes) -> np.ndarray:
         raise error(rejected.message, field="image") from None
 
 
-def crop_face(image: np.ndarray, box, margin: float = 0.25) -> bytes:
+def crop_face(image: np.ndarray, box, margin: float = 0.25, max_side: int = 256) -> bytes:
+    """The face with a margin, at most max_side pixels: enough for people to look at."""
+    import cv2
+
     height, width = image.shape[:2]
     dx, dy = int(box.w * margin), int(box.h * margin)
     x0, y0 = max(0, box.x - dx), max(0, box.y - dy)
     x1, y1 = min(width, box.x + box.w + dx), min(height, box.y + box.h + dy)
-    return encode_jpeg(image[y0:y1, x0:x1])
+    crop = image[y0:y1, x0:x1]
+    scale = max_side / max(crop.shape[:2])
+    if scale < 1:
+        crop = cv2.resize(
+            crop, (round(crop.shape[1] * scale), round(crop.shape[0] * scale)), interpolation=cv2.INTER_AREA
+        )
+    return encode_jpeg(crop, quality=85)
 
 
 def frame_create(*, organization, data: bytes, camera=None, captured_at=None) -> Frame:

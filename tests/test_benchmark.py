@@ -1,0 +1,32 @@
+"""The benchmark keeps working: run at a tiny size (the full run is `python -m benchmarks.run`)."""
+
+import json
+import os
+import subprocess
+import sys
+
+from tests.conftest import REPO
+from tests.faces import faces_dir
+
+
+def test_benchmark_runs_at_a_tiny_size(tmp_path):
+    faces_dir()
+    result = subprocess.run(
+        [sys.executable, "-m", "benchmarks.run", "--size", "tiny", "--out", str(tmp_path)],
+        cwd=REPO,
+        env={**os.environ, "FACES_DIR": str(faces_dir())},
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    report = json.loads((tmp_path / "benchmark.json").read_text())
+    assert report["pipeline"]["fps"] > 0 and report["service"]["fps"] > 0 and report["service"]["failed"] == 0
+    assert set(report["service"]["cost_ms"]) == {"decode", "detect", "embed", "match", "write"}
+    assert report["latency"]["p95_ms"] >= report["latency"]["p50_ms"] > 0
+    assert report["search"][0]["recall_at_1"] > 0.9
+    assert report["find"][0]["deepface_find_s"] > 0 and report["find"][0]["service_s"] > 0
+    assert report["memory"]["rss_after_mb"] > 0 and report["cold_start"]["first_result_s"] > 0
+    markdown = (tmp_path / "benchmark.md").read_text()
+    for heading in ("Service vs its own pipeline", "1:K search", "DeepFace's find", "Worker"):
+        assert heading in markdown
