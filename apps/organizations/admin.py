@@ -118,6 +118,7 @@ class MembershipAdmin(TenantAdmin):
 @admin.register(Camera)
 class CameraAdmin(TenantAdmin):
     list_display = ["name", "location", "organization", "created_at"]
+    ordering = ["name", "pk"]  # autocomplete pages need a stable order
     search_fields = ["name", "location"]
 
 
