@@ -160,7 +160,7 @@ class Service:
     """The real service: Django over HTTP in a thread of this process, one Celery worker
     process on a queue of its own, the benchmark database and the broker."""
 
-    def __init__(self, concurrency: int = 1):
+    def __init__(self, concurrency: int = 1, pool: str = "prefork"):
         from socketserver import ThreadingMixIn
         from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
@@ -184,6 +184,7 @@ class Service:
         self.url = f"http://127.0.0.1:{self.server.server_port}"
         threading.Thread(target=self.server.serve_forever, daemon=True).start()
         self.concurrency = concurrency
+        self.pool = pool
         self.env = {**os.environ, "CELERY_BROKER_URL": settings.CELERY_BROKER_URL}
         self.worker = None
 
@@ -200,7 +201,7 @@ class Service:
                 "-A",
                 "project",
                 "worker",
-                "--pool=prefork",
+                f"--pool={self.pool}",
                 f"--concurrency={self.concurrency}",
                 "-Q",
                 self.queue,
@@ -698,8 +699,10 @@ def markdown(report: dict) -> str:
     return "\n".join(lines)
 
 
-def rerun_sections(args, sizes, report, organization) -> dict:
+def rerun_sections(args, sizes, report, organization, key: str) -> dict:
     """Measure some sections again and merge them into the report already in OUT."""
+    import requests
+
     previous = json.loads((args.out / "benchmark.json").read_text())
     for row in previous.get("search", []):  # reports written before the plan was recorded
         if "uses_hnsw" in row:
@@ -710,6 +713,19 @@ def rerun_sections(args, sizes, report, organization) -> dict:
             fresh = {row["size"]: row for row in bench_search(only, sizes["other_rows"], sizes["probes"])}
             kept = [row for row in previous.get("search", []) if row["size"] not in fresh]
             previous["search"] = sorted(kept + list(fresh.values()), key=lambda row: row["size"])
+        elif section == "throughput":
+            # Pipeline and service again, in one run, e.g. with another --worker-pool.
+            frames = camera_frames(sizes["frames"])
+            previous["pipeline"] = bench_pipeline(organization, frames)
+            service = Service(pool=args.worker_pool)
+            session = requests.Session()
+            session.headers["Authorization"] = f"Api-Key {key}"
+            try:
+                service.start_worker()
+                previous["service"] = bench_service(service, session, frames)
+            finally:
+                service.close()
+            previous["worker_pool"] = args.worker_pool
         elif section == "find":
             previous["find"] = bench_find(sizes["find"], camera_frames(10 if args.size == "full" else 2), organization)
         else:
@@ -725,7 +741,12 @@ def main(argv=None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--size", choices=list(SIZES), default="full")
     parser.add_argument("--out", type=Path, default=REPO / "var" / "benchmark")
-    parser.add_argument("--sections", default="all", help="all, or 'search' / 'find': rerun those into OUT's report")
+    parser.add_argument(
+        "--sections", default="all", help="all, or 'throughput' / 'search' / 'find': rerun those into OUT's report"
+    )
+    parser.add_argument(
+        "--worker-pool", choices=["prefork", "solo"], default="prefork", help="Celery pool of the one worker process"
+    )
     parser.add_argument(
         "--search-sizes",
         help="with --sections search: only these sizes (comma-separated), replacing their rows in OUT's report",
@@ -745,7 +766,7 @@ def main(argv=None) -> dict:
     frames = camera_frames(sizes["frames"])
     report = {"size": args.size, "date": time.strftime("%Y-%m-%d"), "machine": machine()}
     if args.sections != "all":
-        return rerun_sections(args, sizes, report, organization)
+        return rerun_sections(args, sizes, report, organization, key)
 
     def done(section: str, value) -> None:
         report[section] = value
@@ -754,7 +775,7 @@ def main(argv=None) -> dict:
 
     print("pipeline ...", flush=True)
     done("pipeline", bench_pipeline(organization, frames))
-    service = Service()
+    service = Service(pool=args.worker_pool)
     session = requests.Session()
     session.headers["Authorization"] = f"Api-Key {key}"
     try:
