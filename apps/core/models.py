@@ -28,6 +28,9 @@ class AuditEvent(TenantOwned):
         API_KEY_REVOKED = "api_key_revoked"
         EXPORTED = "exported"
         RETENTION_PURGED = "retention_purged"
+        CORRECTED = "corrected"
+        STRANGER_PROMOTED = "stranger_promoted"
+        STRANGER_DISMISSED = "stranger_dismissed"
 
     at = models.DateTimeField(auto_now_add=True, db_index=True)
     action = models.CharField(max_length=32, choices=Action.choices)

@@ -22,6 +22,8 @@ class Organization(models.Model):
     # faces, are purged after this many days; empty keeps them.
     sighting_retention_days = models.PositiveIntegerField(null=True, blank=True, default=90)
     unknown_retention_days = models.PositiveIntegerField(null=True, blank=True, default=30)
+    # Sightings of a person at a camera at most this far apart belong to one visit.
+    visit_gap_seconds = models.PositiveIntegerField(default=60)
     created_at = models.DateTimeField(auto_now_add=True)
 
     def __str__(self) -> str:

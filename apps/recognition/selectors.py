@@ -51,7 +51,7 @@ def gallery_candidates(
                 [str(settings.RECOGNITION_HNSW_EF_SEARCH)],
             )
         cursor.execute(
-            f"SELECT person_id, {column} <=> %s::{cast} AS distance FROM gallery_faceembedding "
+            f"SELECT person_id, {column} <=> %s::{cast} AS distance, face_image_id FROM gallery_faceembedding "
             f"WHERE organization_id = %s AND model_name = %s AND dimensions = %s "
             f"ORDER BY {column} <=> %s::{cast} LIMIT %s",
             [literal, organization_id, model_name, len(vector), literal, NEIGHBOURS_FETCHED],
@@ -59,6 +59,27 @@ def gallery_candidates(
         neighbours = cursor.fetchall()
     # relaxed_order may return a few rows slightly out of order: best_per_person sorts.
     return match.best_per_person(neighbours, limit)
+
+
+def negative_distances(
+    *, organization_id: int, model_name: str, embedding: np.ndarray, person_ids: list[int]
+) -> dict[int, float]:
+    """For each of these people, the distance from the embedding to the nearest face
+    that a user corrected away from them (apps.sightings Correction): the negative
+    examples of match.decide. Corrections are few, so this is an exact scan."""
+    if not person_ids:
+        return {}
+    vector = np.asarray(embedding, dtype=np.float32)
+    literal = "[" + ",".join(f"{x:.8g}" for x in vector) + "]"
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT c.from_person_id, min(s.embedding <=> %s::vector) FROM sightings_correction c "
+            "JOIN sightings_sighting s ON s.id = c.sighting_id "
+            "WHERE c.organization_id = %s AND c.from_person_id = ANY(%s) AND s.model_name = %s "
+            "AND vector_dims(s.embedding) = %s GROUP BY c.from_person_id",
+            [literal, organization_id, list(person_ids), model_name, len(vector)],
+        )
+        return {person_id: float(distance) for person_id, distance in cursor.fetchall()}
 
 
 def person_distance(*, person_id: int, model_name: str, embedding: np.ndarray) -> float:

@@ -18,7 +18,8 @@ from apps.recognition.analyzers import analyzer_for, ensure_ready
 from apps.recognition.models import Calibration, Frame
 from apps.recognition.pipeline import calibration, match, quality
 from apps.recognition.pipeline.images import ImageRejected, decode_image, encode_jpeg
-from apps.sightings.models import Sighting
+from apps.sightings import services as sighting_services
+from apps.sightings.models import Correction, Sighting
 
 CANDIDATES_KEPT = 3
 logger = logging.getLogger(__name__)
@@ -84,7 +85,6 @@ def quality_policy() -> quality.QualityPolicy:
 
 def match_faces(*, organization, embeddings: np.ndarray) -> list[tuple[match.Candidate | None, list[match.Candidate]]]:
     """For each face: the recognized person (or None) and the closest people."""
-    threshold, margin = organization.threshold, organization.margin
     results = []
     for embedding in embeddings:
         candidates = selectors.gallery_candidates(
@@ -93,8 +93,19 @@ def match_faces(*, organization, embeddings: np.ndarray) -> list[tuple[match.Can
             embedding=embedding,
             limit=CANDIDATES_KEPT,
         )
-        results.append((match.decide(candidates, threshold, margin), candidates))
+        results.append((decide(organization=organization, embedding=embedding, candidates=candidates), candidates))
     return results
+
+
+def decide(*, organization, embedding: np.ndarray, candidates: list[match.Candidate]) -> match.Candidate | None:
+    """match.decide with the organization's threshold, margin and corrections."""
+    negatives = selectors.negative_distances(
+        organization_id=organization.pk,
+        model_name=organization.recognition_model,
+        embedding=embedding,
+        person_ids=[c.person_id for c in candidates if c.distance <= organization.threshold],
+    )
+    return match.decide(candidates, organization.threshold, organization.margin, negatives)
 
 
 def _sighting(*, frame, image, face, measured, embedding, recognized, candidates, names, threshold) -> Sighting:
@@ -109,6 +120,7 @@ def _sighting(*, frame, image, face, measured, embedding, recognized, candidates
         similarity=match.similarity(nearest.distance, threshold) if nearest else None,
         threshold=threshold,
         model_name=frame.organization.recognition_model,
+        matched_face_id=nearest.face_id if nearest else None,
         candidates=[
             {
                 "person": {"id": c.person_id, "name": names.get(c.person_id, "")},
@@ -122,6 +134,7 @@ def _sighting(*, frame, image, face, measured, embedding, recognized, candidates
         box_w=face.box.w,
         box_h=face.box.h,
         quality=measured.as_dict(),
+        quality_score=quality.score(measured),
         embedding=embedding,
     )
     sighting.crop.save(f"{uuid.uuid4().hex}.jpg", ContentFile(crop_face(image, face.box)), save=False)
@@ -196,6 +209,7 @@ def frame_process(*, frame_id: int) -> Frame:
             return frame
         Sighting.objects.filter(frame=frame).delete()
         Sighting.objects.bulk_create(sightings)
+        sighting_services.sightings_group(organization=organization, sightings=sightings)
         lap("write")
         Frame.objects.filter(pk=frame.pk).update(
             status=Frame.Status.DONE, finished_at=timezone.now(), timings=timings, error_code="", error=""
@@ -246,7 +260,18 @@ def calibration_run(*, organization, target_far: float | None = None, apply: boo
             f"Calibration needs enrolled photos of at least two people for model {model_name}.",
             code="not_enough_data",
         )
-    result = calibration.calibrate(np.stack([np.asarray(v) for _, v in rows]), labels, target_far)
+    corrections = list(
+        Correction.objects.filter(
+            organization=organization, from_person__isnull=False, sighting__model_name=model_name
+        ).values_list("from_person_id", "sighting__embedding")
+    )
+    result = calibration.calibrate(
+        np.stack([np.asarray(v) for _, v in rows]),
+        labels,
+        target_far,
+        corrected=np.stack([np.asarray(v) for _, v in corrections]) if corrections else None,
+        corrected_labels=[person for person, _ in corrections],
+    )
     record = Calibration(
         organization=organization,
         model_name=model_name,
@@ -256,7 +281,7 @@ def calibration_run(*, organization, target_far: float | None = None, apply: boo
         impostor_pairs=len(result.impostor),
         far=result.far,
         frr=result.frr,
-        summary=result.summary(),
+        summary={**result.summary(), "corrections": len(corrections)},
         applied=apply,
     )
     title = f"{organization.name}: {model_name}, {len(set(labels))} people, {len(labels)} photos"
@@ -325,7 +350,7 @@ def _candidate_dicts(candidates: list[match.Candidate], threshold: float) -> lis
 
 def identify(*, organization, data: bytes, top_k: int = 3) -> list[dict]:
     """1:K for every face in an image: the recognized person or null, and the top-k."""
-    threshold, margin = organization.threshold, organization.margin
+    threshold = organization.threshold
     results = []
     for face in image_analyze_remote(organization=organization, data=data):
         candidates = selectors.gallery_candidates(
@@ -334,7 +359,9 @@ def identify(*, organization, data: bytes, top_k: int = 3) -> list[dict]:
             embedding=np.asarray(face["embedding"], dtype=np.float32),
             limit=max(top_k, 2),  # the margin needs the runner-up even when top_k is 1
         )
-        recognized = match.decide(candidates, threshold, margin)
+        recognized = decide(
+            organization=organization, embedding=np.asarray(face["embedding"], dtype=np.float32), candidates=candidates
+        )
         shown = _candidate_dicts(candidates[:top_k], threshold)
         nearest = candidates[0] if candidates else None
         results.append(

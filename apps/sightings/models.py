@@ -1,3 +1,4 @@
+from django.conf import settings
 from django.db import models
 from pgvector.django import VectorField
 
@@ -6,6 +7,58 @@ from apps.core.models import TenantOwned
 
 def crop_path(instance, filename: str) -> str:
     return f"org_{instance.organization_id}/crops/{instance.seen_at:%Y/%m/%d}/{filename}"
+
+
+class Visit(TenantOwned):
+    """Consecutive sightings of one person at one camera, no more than the organization's
+    visit gap apart: "who came, where and when", instead of one row per frame."""
+
+    person = models.ForeignKey("gallery.Person", on_delete=models.CASCADE, related_name="visits")
+    camera = models.ForeignKey("organizations.Camera", null=True, blank=True, on_delete=models.SET_NULL)
+    started_at = models.DateTimeField()
+    ended_at = models.DateTimeField()
+    frames = models.PositiveIntegerField(default=0)
+    # Mean similarity of its sightings: one doubtful frame among many good ones counts little.
+    confidence = models.FloatField(default=0.0)
+    best_sighting = models.ForeignKey("Sighting", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+
+    class Meta:
+        indexes = [
+            models.Index(fields=["organization", "started_at"]),
+            models.Index(fields=["organization", "person", "camera", "ended_at"]),
+        ]
+        ordering = ["-started_at"]
+
+    def __str__(self) -> str:
+        return f"{self.person} at {self.camera or 'no camera'}, {self.started_at:%Y-%m-%d %H:%M}"
+
+
+class StrangerProfile(TenantOwned):
+    """Unknown faces that look like the same person, across cameras and days."""
+
+    class Status(models.TextChoices):
+        OPEN = "open"
+        PROMOTED = "promoted"  # became a person; see `person`
+        DISMISSED = "dismissed"  # still collects its faces, but is no longer shown as to do
+
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.OPEN)
+    model_name = models.CharField(max_length=32)
+    # The normalized mean of its faces' embeddings: new unknown faces join the nearest
+    # profile within the organization's threshold.
+    centroid = VectorField()
+    sightings_count = models.PositiveIntegerField(default=0)
+    first_seen = models.DateTimeField()
+    last_seen = models.DateTimeField()
+    # Erasing the person it became erases the profile (its centroid is their face).
+    person = models.ForeignKey("gallery.Person", null=True, blank=True, on_delete=models.CASCADE, related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["organization", "status", "last_seen"])]
+        ordering = ["-last_seen"]
+
+    def __str__(self) -> str:
+        return f"Stranger #{self.pk}"
 
 
 class Sighting(TenantOwned):
@@ -22,14 +75,51 @@ class Sighting(TenantOwned):
     threshold = models.FloatField()
     model_name = models.CharField(max_length=32)
     candidates = models.JSONField(default=list, blank=True)
+    # The enrolled photo nearest to this face.
+    matched_face = models.ForeignKey(
+        "gallery.FaceImage", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
     box_x = models.IntegerField()
     box_y = models.IntegerField()
     box_w = models.IntegerField()
     box_h = models.IntegerField()
     quality = models.JSONField(default=dict, blank=True)
+    quality_score = models.FloatField(default=0.0)
     crop = models.ImageField(upload_to=crop_path, blank=True)
     embedding = VectorField(null=True, blank=True)
+    visit = models.ForeignKey(Visit, null=True, blank=True, on_delete=models.SET_NULL, related_name="sightings")
+    stranger = models.ForeignKey(
+        StrangerProfile, null=True, blank=True, on_delete=models.SET_NULL, related_name="sightings"
+    )
 
     class Meta:
-        indexes = [models.Index(fields=["organization", "seen_at"])]
+        indexes = [
+            models.Index(fields=["organization", "seen_at"]),
+            models.Index(fields=["organization", "person", "seen_at"]),
+            models.Index(fields=["organization", "camera", "seen_at"]),
+            models.Index(
+                fields=["organization", "seen_at"], condition=models.Q(person__isnull=True), name="sighting_unknown"
+            ),
+        ]
         ordering = ["seen_at", "box_x"]
+
+
+class Correction(TenantOwned):
+    """A user's "not this person": the sighting moved from one person to another, or to
+    unknown. Its face then counts against `from_person` when matching (a negative
+    example) and among the impostor pairs when calibrating."""
+
+    sighting = models.ForeignKey(Sighting, on_delete=models.CASCADE, related_name="corrections")
+    # Erasing either person erases what the correction says about them.
+    from_person = models.ForeignKey(
+        "gallery.Person", null=True, blank=True, on_delete=models.CASCADE, related_name="corrections_away"
+    )
+    to_person = models.ForeignKey(
+        "gallery.Person", null=True, blank=True, on_delete=models.CASCADE, related_name="corrections_to"
+    )
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["organization", "from_person"])]
+        ordering = ["-created_at"]

@@ -1,13 +1,256 @@
 from datetime import timedelta
 
-from django.db.models import Q
+import numpy as np
+from django.db import connection, transaction
+from django.db.models import Avg, Count, Max, Min, Q
 from django.utils import timezone
+from pgvector.django import CosineDistance
 
 from apps.core import audit
+from apps.core.errors import Conflict, ServiceError
 from apps.core.tenancy import tenant_context
 from apps.organizations.models import Organization
 from apps.recognition.models import Frame
-from apps.sightings.models import Sighting
+from apps.sightings.models import Correction, Sighting, StrangerProfile, Visit
+
+# Photos a promoted stranger is enrolled with: the best crops of their sightings.
+PROMOTE_PHOTOS = 3
+
+
+def _lock(*key) -> None:
+    """Serialize writers of the same visit or stranger group until the transaction ends
+    (two workers may record faces of the same person at the same moment)."""
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", [":".join(map(str, key))])
+
+
+def _unit(vector) -> np.ndarray:
+    vector = np.asarray(vector, dtype=np.float64)
+    norm = np.linalg.norm(vector)
+    return vector / norm if norm else vector
+
+
+# --- Grouping: known faces into visits, unknown faces into stranger profiles.
+
+
+def sightings_group(*, organization: Organization, sightings: list[Sighting]) -> None:
+    """Called in the transaction that stores a frame's sightings."""
+    for sighting in sorted(sightings, key=lambda s: s.seen_at):
+        if sighting.person_id is not None:
+            visit_assign(organization=organization, sighting=sighting)
+        elif sighting.embedding is not None:
+            stranger_assign(organization=organization, sighting=sighting)
+
+
+def visit_assign(*, organization: Organization, sighting: Sighting) -> Visit:
+    """Put a known sighting into the visit of its person at its camera that it extends
+    (within the organization's gap on either side: frames may arrive out of order), or
+    start one. A sighting that bridges two visits merges them."""
+    gap = timedelta(seconds=organization.visit_gap_seconds)
+    _lock("visit", organization.pk, sighting.person_id, sighting.camera_id)
+    nearby = list(
+        Visit.objects.filter(
+            organization=organization,
+            person_id=sighting.person_id,
+            camera_id=sighting.camera_id,
+            started_at__lte=sighting.seen_at + gap,
+            ended_at__gte=sighting.seen_at - gap,
+        ).order_by("started_at")
+    )
+    if nearby:
+        visit = nearby[0]
+        for other in nearby[1:]:
+            Sighting.objects.filter(visit=other).update(visit=visit)
+            other.delete()
+    else:
+        visit = Visit.objects.create(
+            organization=organization,
+            person_id=sighting.person_id,
+            camera_id=sighting.camera_id,
+            started_at=sighting.seen_at,
+            ended_at=sighting.seen_at,
+        )
+    Sighting.objects.filter(pk=sighting.pk).update(visit=visit)
+    sighting.visit = visit
+    visit_refresh(visit=visit)
+    return visit
+
+
+def visit_refresh(*, visit: Visit) -> Visit | None:
+    """Recompute a visit from its sightings; a visit left without any is deleted."""
+    members = Sighting.objects.filter(visit=visit)
+    stats = members.aggregate(
+        first=Min("seen_at"), last=Max("seen_at"), frames=Count("frame", distinct=True), confidence=Avg("similarity")
+    )
+    if not stats["frames"]:
+        visit.delete()
+        return None
+    visit.started_at, visit.ended_at, visit.frames = stats["first"], stats["last"], stats["frames"]
+    visit.confidence = round(stats["confidence"] or 0.0, 4)
+    visit.best_sighting_id = members.order_by("-quality_score", "seen_at").values_list("pk", flat=True).first()
+    visit.save(update_fields=["started_at", "ended_at", "frames", "confidence", "best_sighting"])
+    return visit
+
+
+def visit_rebuild(*, organization: Organization, visit: Visit) -> None:
+    """Group a visit's sightings again, after one of them left it: a visit can split."""
+    members = list(Sighting.objects.filter(visit=visit).order_by("seen_at"))
+    visit.delete()
+    for sighting in members:
+        sighting.visit = None
+        visit_assign(organization=organization, sighting=sighting)
+
+
+def stranger_assign(*, organization: Organization, sighting: Sighting) -> StrangerProfile:
+    """Put an unknown face into the stranger profile whose centroid is within the
+    organization's threshold, or start a profile. Promoted profiles take no more faces
+    (their person is enrolled now); dismissed ones do, so that they stay dismissed."""
+    _lock("strangers", organization.pk)
+    vector = _unit(sighting.embedding)
+    nearest = (
+        StrangerProfile.objects.filter(organization=organization, model_name=sighting.model_name)
+        .exclude(status=StrangerProfile.Status.PROMOTED)
+        .annotate(distance=CosineDistance("centroid", vector))
+        .order_by("distance")
+        .first()
+    )
+    if nearest is not None and nearest.distance <= organization.threshold_for(sighting.model_name):
+        profile = nearest
+        count = profile.sightings_count
+        profile.centroid = _unit(_unit(profile.centroid) * count + vector)
+        profile.sightings_count = count + 1
+        profile.first_seen = min(profile.first_seen, sighting.seen_at)
+        profile.last_seen = max(profile.last_seen, sighting.seen_at)
+        profile.save(update_fields=["centroid", "sightings_count", "first_seen", "last_seen"])
+    else:
+        profile = StrangerProfile.objects.create(
+            organization=organization,
+            model_name=sighting.model_name,
+            centroid=vector,
+            sightings_count=1,
+            first_seen=sighting.seen_at,
+            last_seen=sighting.seen_at,
+        )
+    Sighting.objects.filter(pk=sighting.pk).update(stranger=profile)
+    sighting.stranger = profile
+    return profile
+
+
+def stranger_refresh(*, profile: StrangerProfile) -> StrangerProfile | None:
+    """Recompute a profile from its faces, after one left it; an empty profile goes."""
+    members = list(Sighting.objects.filter(stranger=profile).values_list("seen_at", "embedding"))
+    if not members:
+        profile.delete()
+        return None
+    profile.centroid = _unit(np.mean([_unit(vector) for _, vector in members], axis=0))
+    profile.sightings_count = len(members)
+    profile.first_seen = min(seen for seen, _ in members)
+    profile.last_seen = max(seen for seen, _ in members)
+    profile.save(update_fields=["centroid", "sightings_count", "first_seen", "last_seen"])
+    return profile
+
+
+# --- What users do on the report pages and through the API.
+
+
+@transaction.atomic
+def sighting_correct(*, organization: Organization, sighting: Sighting, person, user=None, api_key=None) -> Correction:
+    """ "Not this person": move a sighting to another person, or to unknown (person None).
+
+    The correction is kept: its face becomes a negative example of the person it was
+    taken from (recognition.services.decide) and an impostor pair for calibration.
+    Visits and stranger profiles are regrouped around the moved face."""
+    new_person_id = person.pk if person is not None else None
+    if sighting.person_id == new_person_id:
+        raise Conflict("The sighting is already assigned that way.", code="no_change", field="person")
+    correction = Correction.objects.create(
+        organization=organization, sighting=sighting, from_person_id=sighting.person_id, to_person=person, user=user
+    )
+    old_visit, old_stranger = sighting.visit, sighting.stranger
+    sighting.person = person
+    sighting.visit = None
+    if person is not None:
+        sighting.stranger = None
+    sighting.save(update_fields=["person", "visit", "stranger"])
+    if old_visit is not None:
+        visit_rebuild(organization=organization, visit=old_visit)
+    if old_stranger is not None and person is not None:
+        stranger_refresh(profile=old_stranger)
+    if person is not None:
+        visit_assign(organization=organization, sighting=sighting)
+    elif sighting.stranger_id is None and sighting.embedding is not None:
+        stranger_assign(organization=organization, sighting=sighting)
+    audit.record(
+        organization_id=organization.pk,
+        action=audit.Action.CORRECTED,
+        user=user,
+        api_key=api_key,
+        target=sighting,
+        detail={"from_person": correction.from_person_id, "to_person": new_person_id},
+    )
+    return correction
+
+
+@transaction.atomic
+def stranger_promote(*, organization: Organization, profile: StrangerProfile, name: str, user=None, api_key=None):
+    """Make a stranger a person: the best crops of their faces become enrollment photos
+    (checked and embedded by a worker, like any photo), and their sightings become the
+    person's, grouped into visits."""
+    from apps.gallery import services as gallery_services  # gallery -> recognition -> sightings
+
+    name = name.strip()
+    if not name:
+        raise ServiceError("The new person needs a name.", code="invalid", field="name")
+    if profile.status == StrangerProfile.Status.PROMOTED:
+        raise Conflict("This stranger has been promoted already.", code="already_promoted")
+    person = gallery_services.person_create(organization=organization, name=name)
+    for sighting in profile.sightings.exclude(crop="").order_by("-quality_score", "-seen_at")[:PROMOTE_PHOTOS]:
+        with sighting.crop.open("rb") as crop:
+            gallery_services.face_image_add(person=person, data=crop.read())
+    members = list(profile.sightings.order_by("seen_at"))
+    for sighting in members:
+        sighting.person = person
+        sighting.save(update_fields=["person"])
+        visit_assign(organization=organization, sighting=sighting)
+    profile.status, profile.person = StrangerProfile.Status.PROMOTED, person
+    profile.save(update_fields=["status", "person"])
+    audit.record(
+        organization_id=organization.pk,
+        action=audit.Action.STRANGER_PROMOTED,
+        user=user,
+        api_key=api_key,
+        target=person,
+        detail={"stranger": profile.pk, "sightings": len(members)},
+    )
+    return person
+
+
+def stranger_dismiss(*, organization: Organization, profile: StrangerProfile, user=None, api_key=None):
+    if profile.status != StrangerProfile.Status.OPEN:
+        raise Conflict(f"This stranger is {profile.status} already.", code="not_open")
+    profile.status = StrangerProfile.Status.DISMISSED
+    profile.save(update_fields=["status"])
+    audit.record(
+        organization_id=organization.pk,
+        action=audit.Action.STRANGER_DISMISSED,
+        user=user,
+        api_key=api_key,
+        target=profile,
+    )
+    return profile
+
+
+def report_exported(*, organization: Organization, report: str, filters: dict, user=None, api_key=None) -> None:
+    audit.record(
+        organization_id=organization.pk,
+        action=audit.Action.EXPORTED,
+        user=user,
+        api_key=api_key,
+        detail={"report": report, "filters": filters},
+    )
+
+
+# --- Retention.
 
 
 def retention_purge(*, organization: Organization, now=None) -> dict:
@@ -22,6 +265,7 @@ def retention_purge(*, organization: Organization, now=None) -> dict:
         _count(purged, deleted)
         _, deleted = Sighting.objects.filter(organization=organization, seen_at__lt=cutoff).delete()
         _count(purged, deleted)
+        Visit.objects.filter(organization=organization, ended_at__lt=cutoff).delete()
     if organization.unknown_retention_days is not None:
         cutoff = now - timedelta(days=organization.unknown_retention_days)
         _, deleted = Sighting.objects.filter(
@@ -34,6 +278,9 @@ def retention_purge(*, organization: Organization, now=None) -> dict:
         )
         _, deleted = unknown_only.delete()
         _count(purged, deleted)
+        StrangerProfile.objects.filter(organization=organization, last_seen__lt=cutoff).exclude(
+            status=StrangerProfile.Status.PROMOTED
+        ).delete()
     if any(purged.values()):
         audit.record(organization_id=organization.pk, action=audit.Action.RETENTION_PURGED, detail=purged)
     return purged

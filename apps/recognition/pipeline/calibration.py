@@ -68,8 +68,31 @@ def recommend_threshold(impostor: np.ndarray, target_far: float) -> float:
     return max(0.0, min(fitted, observed))
 
 
-def calibrate(embeddings: np.ndarray, labels: list, target_far: float) -> Calibration:
+def correction_distances(
+    embeddings: np.ndarray, labels: list, corrected: np.ndarray, corrected_labels: list
+) -> np.ndarray:
+    """Impostor distances that users found: each corrected face to the nearest photo of
+    the person it had wrongly been matched to (the hardest impostors there are)."""
+    if not len(corrected):
+        return np.zeros(0)
+    distances = cosine_distances(corrected, embeddings)
+    same = np.asarray(corrected_labels)[:, None] == np.asarray(labels)[None, :]
+    nearest = np.where(same, distances, np.inf).min(axis=1)
+    return nearest[np.isfinite(nearest)]
+
+
+def calibrate(
+    embeddings: np.ndarray,
+    labels: list,
+    target_far: float,
+    corrected: np.ndarray | None = None,
+    corrected_labels: list | None = None,
+) -> Calibration:
+    """`corrected` (with `corrected_labels`, the person each face is NOT) adds the
+    faces of users' corrections to the impostor pairs."""
     genuine, impostor = distance_distributions(embeddings, labels)
+    if corrected is not None and len(corrected):
+        impostor = np.concatenate([impostor, correction_distances(embeddings, labels, corrected, corrected_labels)])
     threshold = recommend_threshold(impostor, target_far)
     return Calibration(
         threshold=threshold,

@@ -55,6 +55,15 @@ def measure(image: np.ndarray, face: DetectedFace) -> Quality:
     return Quality(size=min(box.w, box.h), sharpness=sharpness, confidence=face.confidence, yaw=yaw, roll=roll)
 
 
+def score(quality: Quality) -> float:
+    """One number in [0, 1] to pick the best-looking face among several of the same
+    person: large, sharp and frontal faces score high. Only for ranking."""
+    size = min(quality.size / 160.0, 1.0)
+    sharpness = min(quality.sharpness / 300.0, 1.0)
+    frontal = 1.0 - min(abs(quality.yaw) / 0.5, 1.0) if quality.yaw is not None else 0.5
+    return round(size * (0.5 + 0.5 * sharpness) * (0.5 + 0.5 * frontal), 4)
+
+
 def reasons(quality: Quality, policy: QualityPolicy) -> list[str]:
     found = []
     if quality.size < policy.min_face_px:

@@ -28,3 +28,18 @@ def test_a_face_too_close_to_two_people_is_nobody():
     assert decide([Candidate(1, 0.05), Candidate(2, 0.055)], threshold, margin=0.1) is None
     assert decide([Candidate(1, 0.05), Candidate(2, 0.07)], threshold, margin=0.1) == Candidate(1, 0.05)
     assert decide([Candidate(1, 0.05)], threshold, margin=0.1) == Candidate(1, 0.05)
+
+
+def test_best_per_person_remembers_which_enrolled_face_was_nearest():
+    neighbours = [(1, 0.3, 10), (1, 0.05, 11), (2, 0.1, 20)]
+    assert best_per_person(neighbours, 3) == [Candidate(1, 0.05, 11), Candidate(2, 0.1, 20)]
+
+
+def test_a_face_closer_to_a_correction_than_to_the_person_is_not_that_person():
+    threshold = 0.1
+    candidates = [Candidate(1, 0.05), Candidate(2, 0.09)]
+    # A user said a face at distance 0.02 from this one is not person 1.
+    assert decide(candidates, threshold, negatives={1: 0.02}) == Candidate(2, 0.09)
+    assert decide(candidates, threshold, margin=0.1, negatives={1: 0.02, 2: 0.01}) is None
+    # A counter-example farther away than the person's own photos changes nothing.
+    assert decide(candidates, threshold, margin=0.1, negatives={1: 0.2}) == Candidate(1, 0.05)

@@ -1,0 +1,62 @@
+from datetime import datetime, time, timedelta
+
+from django import forms
+from django.utils import timezone
+
+from apps.gallery.models import Person
+from apps.organizations.models import Camera
+
+
+class ReportFilterForm(forms.Form):
+    """The filters of the sightings and visits pages, and of their CSV export."""
+
+    view = forms.ChoiceField(choices=[("sightings", "Sightings"), ("visits", "Visits")], required=False)
+    person = forms.ModelChoiceField(queryset=Person.objects.none(), required=False)
+    camera = forms.ModelChoiceField(queryset=Camera.objects.none(), required=False)
+    since = forms.DateField(required=False, widget=forms.DateInput(attrs={"type": "date"}), label="From")
+    until = forms.DateField(required=False, widget=forms.DateInput(attrs={"type": "date"}), label="To")
+    known = forms.ChoiceField(
+        choices=[("", "Known and unknown"), ("yes", "Known"), ("no", "Unknown")], required=False, label="Faces"
+    )
+    min_similarity = forms.FloatField(
+        required=False,
+        min_value=0,
+        max_value=1,
+        label="Min. similarity",
+        widget=forms.NumberInput(attrs={"step": 0.05}),
+    )
+
+    def __init__(self, *args, organization, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["person"].queryset = Person.objects.filter(organization=organization).order_by("name")
+        self.fields["camera"].queryset = Camera.objects.filter(organization=organization).order_by("name")
+
+    def filters(self) -> dict:
+        """The selectors' keyword arguments; `until` includes the whole day."""
+        data = self.cleaned_data
+        return {
+            "person": data["person"].pk if data.get("person") else None,
+            "camera": data["camera"].pk if data.get("camera") else None,
+            "since": _day_start(data["since"]) if data.get("since") else None,
+            "until": _day_start(data["until"] + timedelta(days=1)) if data.get("until") else None,
+            "known": {"yes": True, "no": False}.get(data.get("known") or ""),
+            "min_similarity": data.get("min_similarity"),
+        }
+
+
+def _day_start(day) -> datetime:
+    return timezone.make_aware(datetime.combine(day, time.min))
+
+
+class CorrectionForm(forms.Form):
+    """Reassign a sighting: to another person, or (empty) to unknown."""
+
+    person = forms.ModelChoiceField(queryset=Person.objects.none(), required=False, empty_label="Unknown (nobody)")
+
+    def __init__(self, *args, organization, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["person"].queryset = Person.objects.filter(organization=organization).order_by("name")
+
+
+class PromoteForm(forms.Form):
+    name = forms.CharField(max_length=200)
