@@ -222,3 +222,65 @@ class SightingSerializer(serializers.Serializer):
 
     def get_crop_url(self, sighting) -> str | None:
         return self.context["request"].build_absolute_uri(sighting.crop.url) if sighting.crop else None
+
+
+# --- Visits, strangers, corrections -----------------------------------------------------
+
+
+def _crop_url(request, sighting) -> str | None:
+    return request.build_absolute_uri(sighting.crop.url) if sighting is not None and sighting.crop else None
+
+
+class VisitSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    person = serializers.SerializerMethodField()
+    camera = serializers.IntegerField(source="camera_id", allow_null=True)
+    first_seen = serializers.DateTimeField(source="started_at")
+    last_seen = serializers.DateTimeField(source="ended_at")
+    frames = serializers.IntegerField()
+    confidence = serializers.FloatField(help_text="Mean similarity of the visit's sightings")
+    best_sighting = serializers.IntegerField(source="best_sighting_id", allow_null=True)
+    crop_url = serializers.SerializerMethodField()
+
+    @extend_schema_field(PersonRefSerializer)
+    def get_person(self, visit) -> dict:
+        return {"id": visit.person_id, "name": visit.person.name}
+
+    def get_crop_url(self, visit) -> str | None:
+        return _crop_url(self.context["request"], visit.best_sighting)
+
+
+class StrangerStatusSerializer(serializers.Serializer):
+    status = serializers.ChoiceField(choices=["open", "promoted", "dismissed"], required=False, default="open")
+
+
+class StrangerSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    status = serializers.CharField()
+    first_seen = serializers.DateTimeField()
+    last_seen = serializers.DateTimeField()
+    sightings = serializers.IntegerField(source="sightings_count")
+    person = serializers.IntegerField(source="person_id", allow_null=True, help_text="Set once promoted")
+    crop_urls = serializers.SerializerMethodField()
+
+    def get_crop_urls(self, profile) -> list[str]:
+        samples = self.context["samples"].get(profile.pk, [])
+        return [_crop_url(self.context["request"], sighting) for sighting in samples]
+
+
+class PromoteSerializer(serializers.Serializer):
+    name = serializers.CharField(max_length=200)
+
+
+class CorrectionInputSerializer(serializers.Serializer):
+    person = serializers.IntegerField(
+        min_value=1, max_value=2**63 - 1, allow_null=True, help_text="The right person, or null for unknown"
+    )
+
+
+class CorrectionSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    sighting = serializers.IntegerField(source="sighting_id")
+    from_person = serializers.IntegerField(source="from_person_id", allow_null=True)
+    to_person = serializers.IntegerField(source="to_person_id", allow_null=True)
+    created_at = serializers.DateTimeField()

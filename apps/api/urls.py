@@ -16,4 +16,9 @@ urlpatterns = [
     path("cameras/<int:camera_id>/", views.CameraView.as_view(), name="camera"),
     path("sightings/", views.SightingsView.as_view(), name="sightings"),
     path("sightings/<int:sighting_id>/", views.SightingView.as_view(), name="sighting"),
+    path("sightings/<int:sighting_id>/correct/", views.SightingCorrectView.as_view(), name="sighting-correct"),
+    path("visits/", views.VisitsView.as_view(), name="visits"),
+    path("strangers/", views.StrangersView.as_view(), name="strangers"),
+    path("strangers/<int:stranger_id>/promote/", views.StrangerPromoteView.as_view(), name="stranger-promote"),
+    path("strangers/<int:stranger_id>/dismiss/", views.StrangerDismissView.as_view(), name="stranger-dismiss"),
 ]

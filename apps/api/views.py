@@ -19,7 +19,8 @@ from apps.organizations.models import ApiKey, Camera
 from apps.recognition import services as recognition_services
 from apps.recognition.models import Frame
 from apps.sightings import selectors as sighting_selectors
-from apps.sightings.models import Sighting
+from apps.sightings import services as sighting_services
+from apps.sightings.models import Sighting, StrangerProfile
 
 IDEMPOTENCY_HEADER = OpenApiParameter(
     "Idempotency-Key", str, OpenApiParameter.HEADER, description="A retry with the same key returns the first answer."
@@ -295,3 +296,85 @@ class SightingView(OrganizationView):
     def get(self, request, sighting_id):
         sighting = get_for_organization(Sighting, self.organization, sighting_id)
         return Response(s.SightingSerializer(sighting, context={"request": request}).data)
+
+
+# --- Visits, strangers, corrections ------------------------------------------------------
+
+
+class VisitPagination(IdCursorPagination):
+    ordering = ("-started_at", "-id")
+
+
+class VisitsView(OrganizationView):
+    required_scope = ApiKey.Scope.REPORTS_READ
+    pagination_class = VisitPagination
+
+    @extend_schema(parameters=[s.SightingFilterSerializer], responses=s.VisitSerializer(many=True))
+    def get(self, request):
+        filters = validated(s.SightingFilterSerializer, request.query_params)
+        visits = sighting_selectors.visits_filter(organization=self.organization, **filters)
+        return paginated(self, visits, s.VisitSerializer)
+
+
+class StrangerPagination(IdCursorPagination):
+    ordering = ("-last_seen", "-id")
+
+
+class StrangersView(OrganizationView):
+    required_scope = ApiKey.Scope.REPORTS_READ
+    pagination_class = StrangerPagination
+
+    @extend_schema(parameters=[s.StrangerStatusSerializer], responses=s.StrangerSerializer(many=True))
+    def get(self, request):
+        wanted = validated(s.StrangerStatusSerializer, request.query_params)["status"]
+        paginator = self.pagination_class()
+        profiles = paginator.paginate_queryset(
+            sighting_selectors.strangers_list(organization=self.organization, status=wanted), request, view=self
+        )
+        samples = sighting_selectors.stranger_samples(profiles=profiles)
+        data = s.StrangerSerializer(profiles, many=True, context={"request": request, "samples": samples}).data
+        return paginator.get_paginated_response(data)
+
+
+def _stranger_response(request, profile):
+    samples = sighting_selectors.stranger_samples(profiles=[profile])
+    return Response(s.StrangerSerializer(profile, context={"request": request, "samples": samples}).data)
+
+
+class StrangerPromoteView(OrganizationView):
+    required_scope = ApiKey.Scope.GALLERY_WRITE
+
+    @extend_schema(request=s.PromoteSerializer, responses={201: s.PersonSerializer})
+    def post(self, request, stranger_id):
+        profile = get_for_organization(StrangerProfile, self.organization, stranger_id)
+        name = validated(s.PromoteSerializer, request.data)["name"]
+        person = sighting_services.stranger_promote(
+            organization=self.organization, profile=profile, name=name, api_key=request.auth
+        )
+        return Response(s.PersonSerializer(person).data, status=status.HTTP_201_CREATED)
+
+
+class StrangerDismissView(OrganizationView):
+    required_scope = ApiKey.Scope.GALLERY_WRITE
+
+    @extend_schema(request=None, responses=s.StrangerSerializer)
+    def post(self, request, stranger_id):
+        profile = get_for_organization(StrangerProfile, self.organization, stranger_id)
+        sighting_services.stranger_dismiss(organization=self.organization, profile=profile, api_key=request.auth)
+        return _stranger_response(request, profile)
+
+
+class SightingCorrectView(OrganizationView):
+    required_scope = ApiKey.Scope.GALLERY_WRITE
+
+    @extend_schema(request=s.CorrectionInputSerializer, responses={201: s.CorrectionSerializer})
+    def post(self, request, sighting_id):
+        sighting = get_for_organization(Sighting, self.organization, sighting_id)
+        person_id = validated(s.CorrectionInputSerializer, request.data)["person"]
+        person = (
+            None if person_id is None else get_for_organization(Person, self.organization, person_id, field="person")
+        )
+        correction = sighting_services.sighting_correct(
+            organization=self.organization, sighting=sighting, person=person, api_key=request.auth
+        )
+        return Response(s.CorrectionSerializer(correction).data, status=status.HTTP_201_CREATED)
