@@ -25,6 +25,9 @@ class Visit(TenantOwned):
     class Meta:
         indexes = [
             models.Index(fields=["organization", "started_at"]),
+            models.Index(fields=["organization", "person", "started_at"]),
+            models.Index(fields=["organization", "camera", "started_at"]),
+            # visit_assign's lookup
             models.Index(fields=["organization", "person", "camera", "ended_at"]),
         ]
         ordering = ["-started_at"]
