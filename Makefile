@@ -14,7 +14,7 @@ include .env
 export
 endif
 
-.PHONY: run test test-suite bench setup install models migrate lint stop clean
+.PHONY: run test test-suite bench setup install models migrate lint stop clean browser
 
 $(INSTALLED): requirements.txt requirements-dev.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -36,8 +36,16 @@ run: setup
 	$(PY) manage.py setup_demo
 	$(PY) -m project.devserver
 
+# Debian's chromium for the browser tests: Playwright drives it through its path and
+# downloads no browser of its own.
+browser:
+	@command -v chromium >/dev/null || { \
+	  echo "Installing Debian's chromium for the browser tests"; \
+	  if [ "$$(id -u)" = 0 ]; then SUDO=; else SUDO=sudo; fi; \
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq chromium >/dev/null; }
+
 # The embedded services that the test run starts are stopped when it ends.
-test: install
+test: install browser
 	$(PY) -m project.embedded exec -- $(MAKE) --no-print-directory test-suite
 
 test-suite: setup

@@ -5,6 +5,7 @@ import time
 import uuid
 from pathlib import Path
 
+import django.test.testcases
 import pytest
 from django.conf import settings
 from django.db import connection
@@ -16,6 +17,11 @@ from apps.recognition.pipeline import catalog, weights
 from tests.support.facenet_onnx import write_facenet128_onnx
 
 REPO = Path(__file__).resolve().parent.parent
+
+# Django's live test server serves MEDIA_URL straight from disk, around the application.
+# Ours must answer /media/ with the application's own view, which checks who may see
+# a file (apps.core.media), exactly as in production.
+django.test.testcases._MediaFilesHandler = lambda application: application
 
 
 @pytest.fixture(scope="session")
@@ -144,3 +150,6 @@ def org_a(db, make_org):
 @pytest.fixture
 def org_b(db, make_org):
     return make_org("org-b")
+
+
+from tests.browser import chromium  # noqa: E402,F401  (a session fixture for the browser tests)

@@ -33,15 +33,16 @@ def bar_chart(title: str, items: list[tuple[str, int]], width: int = 640, height
     maximum = max((value for _, value in items), default=0)
     slot = width / max(len(items), 1)
     bars = []
+    bar_width = min(slot * 0.8, 60)  # a few categories give slim bars, not slabs
     for index, (label, value) in enumerate(items):
         bar_height = plot_height * value / maximum if maximum else 0
         bars.append(
             Bar(
                 label=label,
                 value=value,
-                x=round(index * slot + slot * 0.1, 1),
+                x=round(index * slot + (slot - bar_width) / 2, 1),
                 y=round(height - 20 - bar_height, 1),
-                width=round(slot * 0.8, 1),
+                width=round(bar_width, 1),
                 height=round(bar_height, 1),
             )
         )
