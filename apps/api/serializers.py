@@ -215,6 +215,8 @@ class SightingSerializer(serializers.Serializer):
     seen_at = serializers.DateTimeField()
     face = serializers.SerializerMethodField()
     crop_url = serializers.SerializerMethodField()
+    visit = serializers.IntegerField(source="visit_id", allow_null=True)
+    stranger = serializers.IntegerField(source="stranger_id", allow_null=True, help_text="Stranger profile")
 
     @extend_schema_field(RecognizedFaceSerializer)
     def get_face(self, sighting) -> dict:

@@ -2,7 +2,7 @@ from django.contrib import admin
 
 from apps.core.admin_base import TenantAdmin
 from apps.gallery.admin import thumbnail
-from apps.sightings.models import Sighting
+from apps.sightings.models import Correction, Sighting, StrangerProfile, Visit
 
 
 @admin.register(Sighting)
@@ -31,3 +31,32 @@ class SightingAdmin(TenantAdmin):
 
     def has_add_permission(self, request, *args):
         return False
+
+
+class ReadOnlyAdmin(TenantAdmin):
+    """Made by recognition and changed through the report pages' actions, not by hand."""
+
+    def has_add_permission(self, request, *args):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(Visit)
+class VisitAdmin(ReadOnlyAdmin):
+    list_display = ["id", "person", "camera", "started_at", "ended_at", "frames", "confidence"]
+    list_filter = ["camera"]
+    search_fields = ["person__name"]
+
+
+@admin.register(StrangerProfile)
+class StrangerProfileAdmin(ReadOnlyAdmin):
+    list_display = ["id", "status", "sightings_count", "first_seen", "last_seen", "person"]
+    list_filter = ["status"]
+    exclude = ["centroid"]
+
+
+@admin.register(Correction)
+class CorrectionAdmin(ReadOnlyAdmin):
+    list_display = ["id", "sighting", "from_person", "to_person", "user", "created_at"]

@@ -30,6 +30,9 @@ CHANGELISTS = [
     "organizations/organization",
     "recognition/frame",
     "sightings/sighting",
+    "sightings/visit",
+    "sightings/strangerprofile",
+    "sightings/correction",
     "gallery/galleryimport",
     "core/auditevent",
 ]
