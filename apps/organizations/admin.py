@@ -45,6 +45,7 @@ class OrganizationAdmin(TenantAdmin):
         "match_margin",
         "sighting_retention_days",
         "unknown_retention_days",
+        "visit_gap_seconds",
         "calibration_plot",
     ]
     inlines = [CalibrationInline]
