@@ -66,6 +66,7 @@ INSTALLED_APPS = [
     "apps.gallery",
     "apps.recognition",
     "apps.sightings",
+    "apps.webhooks",
     "apps.api",
 ]
 
@@ -146,7 +147,17 @@ CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 CELERY_BEAT_SCHEDULE = {
     "requeue-stale-frames": {"task": "apps.recognition.tasks.requeue_stale_frames", "schedule": 60.0},
     "purge-expired": {"task": "apps.sightings.tasks.purge_expired", "schedule": 3600.0},
+    "close-visits": {"task": "apps.sightings.tasks.close_visits", "schedule": 30.0},
 }
+
+# --- Webhooks -------------------------------------------------------------------------
+# Attempts per delivery, the wait before the second (doubling after each failure), and
+# the receiver's time to answer.
+WEBHOOK_MAX_ATTEMPTS = env_int("WEBHOOK_MAX_ATTEMPTS", 6)
+WEBHOOK_RETRY_BASE_SECONDS = float(os.environ.get("WEBHOOK_RETRY_BASE_SECONDS", "10"))
+WEBHOOK_TIMEOUT_SECONDS = float(os.environ.get("WEBHOOK_TIMEOUT_SECONDS", "10"))
+# How this service is reached from outside: webhook payloads link to face crops with it.
+PUBLIC_BASE_URL = os.environ.get("PUBLIC_BASE_URL", "http://127.0.0.1:8000").rstrip("/")
 
 # --- Recognition --------------------------------------------------------------------
 # DeepFace looks for weights in $DEEPFACE_HOME/.deepface/weights.
@@ -203,7 +214,10 @@ API_IDEMPOTENCY_HOURS = env_int("API_IDEMPOTENCY_HOURS", 24)
 DATA_UPLOAD_MAX_MEMORY_SIZE = API_MAX_IMAGE_BYTES * 4 // 3 + 64 * 1024
 
 REST_FRAMEWORK = {
-    "DEFAULT_AUTHENTICATION_CLASSES": ["apps.api.authentication.ApiKeyAuthentication"],
+    "DEFAULT_AUTHENTICATION_CLASSES": [
+        "apps.api.authentication.ApiKeyAuthentication",
+        "apps.api.authentication.OrganizationSessionAuthentication",
+    ],
     "DEFAULT_PERMISSION_CLASSES": ["apps.api.permissions.HasOrganization"],
     "DEFAULT_THROTTLE_CLASSES": [
         "apps.api.throttling.ApiKeyRateThrottle",

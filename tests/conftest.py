@@ -86,6 +86,9 @@ def celery_worker(django_db_setup, django_db_blocker, celery_queue, deepface_hom
             "DEEPFACE_HOME": str(deepface_home),
             "MEDIA_ROOT": str(media_root),
             "RECOGNITION_STALE_FRAME_SECONDS": "300",
+            # Webhook retries in well under a second, and few of them.
+            "WEBHOOK_RETRY_BASE_SECONDS": "0.3",
+            "WEBHOOK_MAX_ATTEMPTS": "3",
         }
     log = tmp_path_factory.mktemp("worker") / "worker.log"
     node = f"test-{celery_queue}@%h"

@@ -21,9 +21,12 @@ class Visit(TenantOwned):
     # Mean similarity of its sightings: one doubtful frame among many good ones counts little.
     confidence = models.FloatField(default=0.0)
     best_sighting = models.ForeignKey("Sighting", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    # Set once nobody was seen for the gap after ended_at, and visit.ended announced.
+    closed = models.BooleanField(default=False)
 
     class Meta:
         indexes = [
+            models.Index(fields=["ended_at"], condition=models.Q(closed=False), name="visit_open"),
             models.Index(fields=["organization", "started_at"]),
             models.Index(fields=["organization", "person", "started_at"]),
             models.Index(fields=["organization", "camera", "started_at"]),

@@ -1,6 +1,7 @@
 from datetime import timedelta
 
 import numpy as np
+from django.conf import settings
 from django.db import connection, transaction
 from django.db.models import Avg, Count, Max, Min, Q
 from django.utils import timezone
@@ -12,6 +13,8 @@ from apps.core.tenancy import tenant_context
 from apps.organizations.models import Organization
 from apps.recognition.models import Frame
 from apps.sightings.models import Correction, Sighting, StrangerProfile, Visit
+from apps.webhooks.models import Event
+from apps.webhooks.services import event_publish
 
 # Photos a promoted stranger is enrolled with: the best crops of their sightings.
 PROMOTE_PHOTOS = 3
@@ -34,18 +37,68 @@ def _unit(vector) -> np.ndarray:
 
 
 def sightings_group(*, organization: Organization, sightings: list[Sighting]) -> None:
-    """Called in the transaction that stores a frame's sightings."""
+    """Called in the transaction that stores a frame's sightings. A visit that starts
+    and a stranger who appears are announced to the organization's webhooks."""
     for sighting in sorted(sightings, key=lambda s: s.seen_at):
         if sighting.person_id is not None:
-            visit_assign(organization=organization, sighting=sighting)
+            visit, started = visit_assign(organization=organization, sighting=sighting)
+            if started:
+                event_publish(organization=organization, event=Event.VISIT_STARTED, data=visit_event(visit))
         elif sighting.embedding is not None:
-            stranger_assign(organization=organization, sighting=sighting)
+            profile, appeared = stranger_assign(organization=organization, sighting=sighting)
+            if appeared:
+                event_publish(
+                    organization=organization, event=Event.STRANGER_SEEN, data=stranger_event(profile, sighting)
+                )
 
 
-def visit_assign(*, organization: Organization, sighting: Sighting) -> Visit:
+def _media_url(file) -> str | None:
+    return f"{settings.PUBLIC_BASE_URL}{file.url}" if file else None
+
+
+def _camera(camera) -> dict | None:
+    return {"id": camera.pk, "name": camera.name} if camera is not None else None
+
+
+def visit_event(visit: Visit) -> dict:
+    """A webhook's `data` for visit.started and visit.ended. The crop link needs the
+    organization's credentials (an API key), like every media URL."""
+    best = visit.best_sighting
+    return {
+        "visit": {
+            "id": visit.pk,
+            "person": {"id": visit.person_id, "name": visit.person.name},
+            "camera": _camera(visit.camera),
+            "first_seen": visit.started_at.isoformat(),
+            "last_seen": visit.ended_at.isoformat(),
+            "frames": visit.frames,
+            "confidence": visit.confidence,
+            "crop_url": _media_url(best.crop) if best is not None else None,
+        }
+    }
+
+
+def stranger_event(profile: StrangerProfile, sighting: Sighting) -> dict:
+    return {
+        "stranger": {
+            "id": profile.pk,
+            "first_seen": profile.first_seen.isoformat(),
+            "last_seen": profile.last_seen.isoformat(),
+            "sightings": profile.sightings_count,
+        },
+        "sighting": {
+            "id": sighting.pk,
+            "seen_at": sighting.seen_at.isoformat(),
+            "camera": _camera(sighting.camera),
+            "crop_url": _media_url(sighting.crop),
+        },
+    }
+
+
+def visit_assign(*, organization: Organization, sighting: Sighting) -> tuple[Visit, bool]:
     """Put a known sighting into the visit of its person at its camera that it extends
     (within the organization's gap on either side: frames may arrive out of order), or
-    start one. A sighting that bridges two visits merges them."""
+    start one (True: a new visit). A sighting that bridges two visits merges them."""
     gap = timedelta(seconds=organization.visit_gap_seconds)
     _lock("visit", organization.pk, sighting.person_id, sighting.camera_id)
     nearby = list(
@@ -73,7 +126,7 @@ def visit_assign(*, organization: Organization, sighting: Sighting) -> Visit:
     Sighting.objects.filter(pk=sighting.pk).update(visit=visit)
     sighting.visit = visit
     visit_refresh(visit=visit)
-    return visit
+    return visit, not nearby
 
 
 def visit_refresh(*, visit: Visit) -> Visit | None:
@@ -101,10 +154,13 @@ def visit_rebuild(*, organization: Organization, visit: Visit) -> None:
         visit_assign(organization=organization, sighting=sighting)
 
 
-def stranger_assign(*, organization: Organization, sighting: Sighting) -> StrangerProfile:
+def stranger_assign(*, organization: Organization, sighting: Sighting) -> tuple[StrangerProfile, bool]:
     """Put an unknown face into the stranger profile whose centroid is within the
     organization's threshold, or start a profile. Promoted profiles take no more faces
-    (their person is enrolled now); dismissed ones do, so that they stay dismissed."""
+    (their person is enrolled now); dismissed ones do, so that they stay dismissed.
+
+    Also says whether the stranger *appeared*: a new profile, or an open one not seen
+    for longer than the visit gap (what stranger.seen announces, once per appearance)."""
     _lock("strangers", organization.pk)
     vector = _unit(sighting.embedding)
     nearest = (
@@ -116,6 +172,8 @@ def stranger_assign(*, organization: Organization, sighting: Sighting) -> Strang
     )
     if nearest is not None and nearest.distance <= organization.threshold_for(sighting.model_name):
         profile = nearest
+        gap = timedelta(seconds=organization.visit_gap_seconds)
+        appeared = profile.status == StrangerProfile.Status.OPEN and sighting.seen_at - profile.last_seen > gap
         count = profile.sightings_count
         profile.centroid = _unit(_unit(profile.centroid) * count + vector)
         profile.sightings_count = count + 1
@@ -131,9 +189,10 @@ def stranger_assign(*, organization: Organization, sighting: Sighting) -> Strang
             first_seen=sighting.seen_at,
             last_seen=sighting.seen_at,
         )
+        appeared = True
     Sighting.objects.filter(pk=sighting.pk).update(stranger=profile)
     sighting.stranger = profile
-    return profile
+    return profile, appeared
 
 
 def stranger_refresh(*, profile: StrangerProfile) -> StrangerProfile | None:
@@ -238,6 +297,32 @@ def stranger_dismiss(*, organization: Organization, profile: StrangerProfile, us
         target=profile,
     )
     return profile
+
+
+@transaction.atomic
+def visits_close(*, organization: Organization, now=None) -> int:
+    """Close the visits nobody was seen in for the organization's gap, and announce
+    visit.ended. A frame that arrives later (buffered by a camera) still joins them."""
+    now = now or timezone.now()
+    cutoff = now - timedelta(seconds=organization.visit_gap_seconds)
+    closed = 0
+    ended = Visit.objects.filter(organization=organization, closed=False, ended_at__lt=cutoff)
+    # Rows locked (and others' locked rows skipped) so that no visit is announced twice.
+    rows = ended.select_related("person", "camera", "best_sighting").select_for_update(skip_locked=True, of=("self",))
+    for visit in rows:
+        Visit.objects.filter(pk=visit.pk).update(closed=True)
+        event_publish(organization=organization, event=Event.VISIT_ENDED, data=visit_event(visit))
+        closed += 1
+    return closed
+
+
+def visits_close_all(*, now=None) -> dict[str, int]:
+    """The periodic sweep (every 30 s): each organization in its own tenant context."""
+    results = {}
+    for organization in Organization.objects.all():
+        with tenant_context(organization.pk):
+            results[organization.slug] = visits_close(organization=organization, now=now)
+    return results
 
 
 def report_exported(*, organization: Organization, report: str, filters: dict, user=None, api_key=None) -> None:

@@ -7,3 +7,9 @@ from apps.sightings import services
 def purge_expired() -> dict:
     # A platform task: it enters each organization's tenant context itself.
     return services.retention_purge_all()
+
+
+@shared_task
+def close_visits() -> dict:
+    # A platform task: it enters each organization's tenant context itself.
+    return services.visits_close_all()

@@ -33,6 +33,8 @@ CHANGELISTS = [
     "sightings/visit",
     "sightings/strangerprofile",
     "sightings/correction",
+    "webhooks/webhooksubscription",
+    "webhooks/webhookdelivery",
     "gallery/galleryimport",
     "core/auditevent",
 ]

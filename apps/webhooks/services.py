@@ -1,0 +1,104 @@
+"""Events to the organization's webhooks: one delivery row per subscription, sent by a
+Celery task after the event's transaction commits, retried with exponential backoff."""
+
+import json
+import logging
+import urllib.error
+import urllib.request
+import uuid
+
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
+
+from apps.webhooks import signing
+from apps.webhooks.models import Event, WebhookDelivery, WebhookSubscription
+
+logger = logging.getLogger(__name__)
+
+
+def event_publish(*, organization, event: str, data: dict) -> list[WebhookDelivery]:
+    """Queue `event` for every active subscription of the organization that wants it."""
+    if event not in Event.values:
+        raise ValueError(f"unknown webhook event {event!r}")
+    subscriptions = [
+        s for s in WebhookSubscription.objects.filter(organization=organization, active=True) if event in s.events
+    ]
+    if not subscriptions:
+        return []
+    event_id = uuid.uuid4()
+    payload = {
+        "id": str(event_id),
+        "type": event,
+        "created_at": timezone.now().isoformat(),
+        "organization": {"id": organization.pk, "slug": organization.slug},
+        "data": data,
+    }
+    deliveries = WebhookDelivery.objects.bulk_create(
+        WebhookDelivery(organization=organization, subscription=s, event=event, event_id=event_id, payload=payload)
+        for s in subscriptions
+    )
+    for delivery in deliveries:
+        _enqueue(delivery)
+    return deliveries
+
+
+def _enqueue(delivery: WebhookDelivery, countdown: float = 0) -> None:
+    from apps.webhooks.tasks import deliver_webhook
+
+    delivery_id, organization_id = delivery.pk, delivery.organization_id
+    transaction.on_commit(
+        lambda: deliver_webhook.apply_async((delivery_id,), {"organization_id": organization_id}, countdown=countdown)
+    )
+
+
+def body_of(delivery: WebhookDelivery) -> bytes:
+    return json.dumps(delivery.payload, separators=(",", ":"), sort_keys=True).encode()
+
+
+def delivery_attempt(*, delivery_id: int) -> float | None:
+    """POST the delivery once. Returns the seconds to wait before the next attempt, or
+    None when there is nothing more to do (delivered, failed for good, or not pending)."""
+    delivery = WebhookDelivery.objects.select_related("subscription").get(pk=delivery_id)
+    if delivery.status != WebhookDelivery.Status.PENDING:
+        return None
+    body = body_of(delivery)
+    request = urllib.request.Request(
+        delivery.subscription.url,
+        data=body,
+        method="POST",
+        headers={
+            "Content-Type": "application/json",
+            "User-Agent": "faces-webhooks/1",
+            "X-Faces-Event": delivery.event,
+            "X-Faces-Delivery": str(delivery.event_id),
+            signing.HEADER: signing.signature_header(delivery.subscription.secret, body),
+        },
+    )
+    status, error = None, ""
+    try:
+        with urllib.request.urlopen(request, timeout=settings.WEBHOOK_TIMEOUT_SECONDS) as response:
+            status = response.status
+    except urllib.error.HTTPError as refused:
+        status, error = refused.code, f"HTTP {refused.code}"
+    except (urllib.error.URLError, OSError) as unreachable:
+        error = str(getattr(unreachable, "reason", unreachable))
+    delivery.attempts += 1
+    delivery.last_attempt_at = timezone.now()
+    delivery.response_status, delivery.error = status, error[:1000]
+    delay = None
+    if status is not None and 200 <= status < 300:
+        delivery.status, delivery.delivered_at = WebhookDelivery.Status.DELIVERED, delivery.last_attempt_at
+    elif delivery.attempts >= settings.WEBHOOK_MAX_ATTEMPTS:
+        delivery.status = WebhookDelivery.Status.FAILED
+        logger.warning("webhook delivery %s failed after %s attempts: %s", delivery.pk, delivery.attempts, error)
+    else:
+        delay = settings.WEBHOOK_RETRY_BASE_SECONDS * 2 ** (delivery.attempts - 1)
+    delivery.save(update_fields=["attempts", "last_attempt_at", "response_status", "error", "status", "delivered_at"])
+    return delay
+
+
+def delivery_retry(*, delivery: WebhookDelivery) -> None:
+    """Send a failed delivery again (an admin action), with a fresh set of attempts."""
+    WebhookDelivery.objects.filter(pk=delivery.pk).update(status=WebhookDelivery.Status.PENDING, attempts=0)
+    _enqueue(delivery)
