@@ -7,11 +7,13 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 from apps.core import media
 from apps.core.views import healthz
 from apps.organizations.views import switch_organization
+from apps.recognition import views as recognition_views
 
 urlpatterns = [
     path("admin/switch-organization/", switch_organization, name="switch-organization"),
     path("admin/", admin.site.urls),
     path("reports/", include("apps.sightings.urls")),
+    path("capture/", recognition_views.capture, name="capture"),
     path("accounts/login/", auth_views.LoginView.as_view(), name="login"),
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("api/v1/", include("apps.api.urls")),
