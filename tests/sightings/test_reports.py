@@ -194,9 +194,9 @@ def seed(organization, frame, sightings: int, visits: int) -> None:
         )
         cursor.execute(
             "INSERT INTO sightings_visit (organization_id, person_id, camera_id, started_at, ended_at, frames, "
-            "confidence) SELECT %s, (%s::bigint[])[1 + i %% 20], (%s::bigint[])[1 + i %% 4], "
+            "confidence, closed) SELECT %s, (%s::bigint[])[1 + i %% 20], (%s::bigint[])[1 + i %% 4], "
             "now() - i * interval '1 minute', now() - i * interval '1 minute' + interval '20 seconds', 4, "
-            "0.5 + (i %% 50) / 100.0 FROM generate_series(1, %s) i",
+            "0.5 + (i %% 50) / 100.0, true FROM generate_series(1, %s) i",
             [organization.pk, people, cameras, visits],
         )
         cursor.execute("ANALYZE sightings_sighting; ANALYZE sightings_visit")
