@@ -32,6 +32,7 @@ import pytest
 
 from clients import camera_client as cc
 from tests.faces import photo
+from tests.worker import enroll, wait_for
 
 REPO = Path(__file__).resolve().parents[2]
 CLIENT = REPO / "clients" / "camera_client.py"
@@ -82,15 +83,6 @@ def free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         return probe.getsockname()[1]
-
-
-def wait_for(condition, what: str, timeout: float = 60):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if condition():
-            return
-        time.sleep(0.1)
-    pytest.fail(f"timed out waiting for {what}")
 
 
 SUMMARY = re.compile(
@@ -679,21 +671,6 @@ def test_ctrl_c_flushes_the_buffered_frames_and_exits_cleanly(tmp_path, peer):
 
 
 # --- Against the live application ----------------------------------------------------
-
-
-def enroll(organization, name: str, *photos: str):
-    from apps.gallery.models import FaceImage
-    from apps.gallery.services import face_image_add, person_create
-    from tests.faces import photo_bytes
-
-    person = person_create(organization=organization, name=name)
-    for name_ in photos:
-        face_image_add(person=person, data=photo_bytes(name_))
-    wait_for(
-        lambda: not FaceImage.objects.filter(person=person, status="pending").exists(), f"{name}'s photos", timeout=120
-    )
-    assert set(FaceImage.objects.filter(person=person).values_list("status", flat=True)) == {"enrolled"}
-    return person
 
 
 @pytest.mark.e2e

@@ -7,7 +7,6 @@ a denied permission, no camera, real throttling, network and API errors."""
 import json
 import os
 import re
-import time
 from pathlib import Path
 
 import cv2
@@ -17,13 +16,12 @@ from django.contrib.auth.models import User
 from django.test import override_settings
 from playwright.sync_api import expect
 
-from apps.gallery.models import FaceImage
-from apps.gallery.services import face_image_add, person_create
 from apps.organizations.models import Membership
 from apps.recognition.models import Frame
 from apps.sightings.models import Sighting
 from tests.browser import CHROMIUM_ARGS, Screenshots, chromium_path
-from tests.faces import photo, photo_bytes
+from tests.faces import photo
+from tests.worker import enroll, wait_for
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 
@@ -77,24 +75,6 @@ def camera_browser(chromium, camera_video):
     )
     yield browser
     browser.close()
-
-
-def wait_for(condition, what: str, timeout: float = 120):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if condition():
-            return
-        time.sleep(0.2)
-    pytest.fail(f"timed out waiting for {what}")
-
-
-def enroll(organization, name: str, *photos: str):
-    person = person_create(organization=organization, name=name)
-    for name_of_photo in photos:
-        face_image_add(person=person, data=photo_bytes(name_of_photo))
-    wait_for(lambda: not FaceImage.objects.filter(person=person, status="pending").exists(), f"{name}'s photos")
-    assert set(FaceImage.objects.filter(person=person).values_list("status", flat=True)) == {"enrolled"}
-    return person
 
 
 def member(organization, username: str) -> User:

@@ -3,7 +3,6 @@ subject here: sightings are stored as the worker stores them, then grouped)."""
 
 from datetime import timedelta
 
-import numpy as np
 import pytest
 from django.utils import timezone
 
@@ -11,40 +10,20 @@ from apps.core.errors import Conflict
 from apps.core.models import AuditEvent
 from apps.gallery.models import Person
 from apps.organizations.models import Camera
-from apps.recognition.models import Frame
 from apps.sightings import services
 from apps.sightings.models import Correction, Sighting, StrangerProfile, Visit
+from tests.sightings.recorded import record_sighting
 
 pytestmark = pytest.mark.django_db
 
 T0 = timezone.now().replace(microsecond=0) - timedelta(days=1)
 
 
-def seen(organization, person, camera, seconds: float, similarity: float = 0.9, quality: float = 0.5, embedding=None):
+def seen(organization, person, camera, seconds: float, similarity: float = 0.9, quality: float = 0.5):
     """A frame at T0 + seconds with one face, stored and grouped as frame_process does."""
-    at = T0 + timedelta(seconds=seconds)
-    frame = Frame.objects.create(
-        organization=organization, camera=camera, captured_at=at, received_at=at, status=Frame.Status.DONE
+    return record_sighting(
+        organization, person, camera, T0 + timedelta(seconds=seconds), similarity=similarity, quality=quality
     )
-    sighting = Sighting.objects.create(
-        organization=organization,
-        frame=frame,
-        camera=camera,
-        seen_at=at,
-        person=person,
-        similarity=similarity,
-        distance=0.01,
-        threshold=0.07,
-        model_name="Dlib",
-        box_x=0,
-        box_y=0,
-        box_w=100,
-        box_h=100,
-        quality_score=quality,
-        embedding=embedding if embedding is not None else np.eye(128, dtype=np.float32)[0],
-    )
-    services.sightings_group(organization=organization, sightings=[sighting])
-    return sighting
 
 
 @pytest.fixture

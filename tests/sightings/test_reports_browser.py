@@ -4,39 +4,22 @@ in, filters, opens a sighting, reassigns it and promotes a stranger, and the per
 they created is then recognized. The other organization stays invisible throughout."""
 
 import re
-import time
 
 import pytest
 from django.contrib.auth.models import User
 from playwright.sync_api import expect
 
 from apps.gallery.models import FaceImage
-from apps.gallery.services import face_image_add, person_create
+from apps.gallery.services import person_create
 from apps.organizations.models import Camera, Membership
 from apps.recognition import services as recognition
 from apps.recognition.models import Frame
 from apps.sightings.models import Correction, Sighting, StrangerProfile
 from tests.browser import Screenshots
 from tests.faces import photo_bytes
+from tests.worker import enroll, wait_for
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
-
-
-def wait_for(condition, what: str, timeout: float = 120):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if condition():
-            return
-        time.sleep(0.2)
-    pytest.fail(f"timed out waiting for {what}")
-
-
-def enroll(organization, name: str, *photos: str):
-    person = person_create(organization=organization, name=name)
-    for photo in photos:
-        face_image_add(person=person, data=photo_bytes(photo))
-    wait_for(lambda: not FaceImage.objects.filter(person=person, status="pending").exists(), f"{name}'s photos")
-    return person
 
 
 def see(organization, camera, *photos: str) -> list[Frame]:

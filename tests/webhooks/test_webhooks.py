@@ -7,18 +7,16 @@ import time
 from datetime import timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
-import numpy as np
 import pytest
 from django.test import Client
 from django.utils import timezone
 
 from apps.gallery.models import Person
 from apps.organizations.models import Camera, Membership
-from apps.recognition.models import Frame
 from apps.sightings import services as sighting_services
-from apps.sightings.models import Sighting
 from apps.webhooks.models import WebhookDelivery, WebhookSubscription
 from apps.webhooks.signing import verify
+from tests.sightings.recorded import record_sighting
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 
@@ -69,28 +67,8 @@ def receiver():
     receiver.server.shutdown()
 
 
-def seen(organization, person, camera, at, embedding_axis: int = 0) -> Sighting:
-    frame = Frame.objects.create(
-        organization=organization, camera=camera, captured_at=at, received_at=at, status=Frame.Status.DONE
-    )
-    sighting = Sighting.objects.create(
-        organization=organization,
-        frame=frame,
-        camera=camera,
-        seen_at=at,
-        person=person,
-        similarity=0.9 if person else 0.01,
-        distance=0.01,
-        threshold=0.07,
-        model_name="Dlib",
-        box_x=0,
-        box_y=0,
-        box_w=100,
-        box_h=100,
-        embedding=np.eye(128, dtype=np.float32)[embedding_axis],
-    )
-    sighting_services.sightings_group(organization=organization, sightings=[sighting])
-    return sighting
+def seen(organization, person, camera, at, embedding_axis: int = 0):
+    return record_sighting(organization, person, camera, at, similarity=0.9 if person else 0.01, axis=embedding_axis)
 
 
 def wait_status(delivery_filter, status: str, timeout: float = 30) -> WebhookDelivery:
