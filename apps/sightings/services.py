@@ -316,13 +316,18 @@ def visits_close(*, organization: Organization, now=None) -> int:
     return closed
 
 
-def visits_close_all(*, now=None) -> dict[str, int]:
-    """The periodic sweep (every 30 s): each organization in its own tenant context."""
+def for_each_organization(service, **kwargs) -> dict:
+    """A periodic sweep: the service once per organization, each in its own tenant context."""
     results = {}
     for organization in Organization.objects.all():
         with tenant_context(organization.pk):
-            results[organization.slug] = visits_close(organization=organization, now=now)
+            results[organization.slug] = service(organization=organization, **kwargs)
     return results
+
+
+def visits_close_all(*, now=None) -> dict[str, int]:
+    """Every 30 s (beat)."""
+    return for_each_organization(visits_close, now=now)
 
 
 def report_exported(*, organization: Organization, report: str, filters: dict, user=None, api_key=None) -> None:
@@ -377,9 +382,5 @@ def _count(purged: dict, deleted: dict) -> None:
 
 
 def retention_purge_all(*, now=None) -> dict[str, dict]:
-    """The periodic sweep: each organization in its own tenant context."""
-    results = {}
-    for organization in Organization.objects.all():
-        with tenant_context(organization.pk):
-            results[organization.slug] = retention_purge(organization=organization, now=now)
-    return results
+    """Every hour (beat)."""
+    return for_each_organization(retention_purge, now=now)

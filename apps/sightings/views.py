@@ -140,8 +140,11 @@ def _csv(writer, header, lines):
 
 @report_view
 def sighting_detail(request, organization, sighting_id):
-    sighting = get_for_organization(Sighting, organization, sighting_id)
-    sighting = Sighting.objects.select_related("person", "camera", "matched_face", "visit").get(pk=sighting.pk)
+    sighting = get_for_organization(
+        Sighting.objects.select_related("person", "camera", "matched_face__person", "visit", "stranger"),
+        organization,
+        sighting_id,
+    )
     return render(
         request,
         "reports/sighting.html",

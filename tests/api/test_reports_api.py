@@ -1,7 +1,6 @@
 """Visits, strangers and corrections through the API: one organization's rows only,
 the error shape for wrong moves, and the same services as the report pages."""
 
-import numpy as np
 import pytest
 from django.utils import timezone
 from rest_framework.test import APIClient
@@ -10,6 +9,7 @@ from apps.core.models import AuditEvent
 from apps.gallery.models import Person
 from apps.sightings import services
 from apps.sightings.models import Correction, Sighting, StrangerProfile
+from tests.sightings.recorded import record_sighting
 from tests.tenants import make_tenant
 
 pytestmark = pytest.mark.django_db
@@ -22,21 +22,15 @@ def api(tenant) -> APIClient:
 
 
 def stranger(tenant) -> StrangerProfile:
-    sighting = Sighting.objects.create(
-        organization=tenant.organization,
-        frame=tenant.frame,
-        camera=tenant.camera,
-        seen_at=timezone.now(),
-        threshold=0.07,
-        model_name="Dlib",
-        box_x=0,
-        box_y=0,
-        box_w=10,
-        box_h=10,
+    sighting = record_sighting(
+        tenant.organization,
+        None,
+        tenant.camera,
+        timezone.now(),
+        similarity=0.01,
+        axis=3,
         crop=tenant.sighting.crop.name,
-        embedding=np.eye(128, dtype=np.float32)[3],
     )
-    services.sightings_group(organization=tenant.organization, sightings=[sighting])
     return StrangerProfile.objects.get(sightings=sighting)
 
 

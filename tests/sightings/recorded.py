@@ -8,9 +8,12 @@ from apps.sightings import services
 from apps.sightings.models import Sighting
 
 
-def record_sighting(organization, person, camera, at, *, similarity=0.9, quality=0.5, axis: int = 0) -> Sighting:
+def record_sighting(
+    organization, person, camera, at, *, similarity=0.9, quality=0.5, axis: int = 0, crop: str = ""
+) -> Sighting:
     """A frame at `at` with one face of `person` (None: unknown). `axis` picks the
-    face's embedding: unknown faces with the same axis are the same stranger."""
+    face's embedding: unknown faces with the same axis are the same stranger. `crop`
+    names an existing media file to show as the face."""
     frame = Frame.objects.create(
         organization=organization, camera=camera, captured_at=at, received_at=at, status=Frame.Status.DONE
     )
@@ -29,6 +32,7 @@ def record_sighting(organization, person, camera, at, *, similarity=0.9, quality
         box_w=100,
         box_h=100,
         quality_score=quality,
+        crop=crop,
         embedding=np.eye(128, dtype=np.float32)[axis],
     )
     services.sightings_group(organization=organization, sightings=[sighting])

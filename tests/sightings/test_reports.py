@@ -17,6 +17,7 @@ from apps.gallery.models import Person
 from apps.organizations.models import Camera
 from apps.sightings import selectors, services
 from apps.sightings.models import Correction, Sighting, StrangerProfile, Visit
+from tests.sightings.recorded import record_sighting
 from tests.tenants import make_tenant
 
 pytestmark = pytest.mark.django_db
@@ -42,25 +43,11 @@ def login(user) -> Client:
 
 
 def unknown_sighting(tenant, seconds_ago: int = 60) -> Sighting:
-    """An unknown face in the tenant's frame, grouped into a stranger profile."""
-    sighting = Sighting.objects.create(
-        organization=tenant.organization,
-        frame=tenant.frame,
-        camera=tenant.camera,
-        seen_at=timezone.now() - timedelta(seconds=seconds_ago),
-        threshold=0.07,
-        distance=0.3,
-        similarity=0.01,
-        model_name="Dlib",
-        box_x=0,
-        box_y=0,
-        box_w=10,
-        box_h=10,
-        crop=tenant.sighting.crop.name,
-        embedding=np.eye(128, dtype=np.float32)[1],
+    """An unknown face at the tenant's camera, grouped into a stranger profile."""
+    at = timezone.now() - timedelta(seconds=seconds_ago)
+    return record_sighting(
+        tenant.organization, None, tenant.camera, at, similarity=0.01, axis=1, crop=tenant.sighting.crop.name
     )
-    services.sightings_group(organization=tenant.organization, sightings=[sighting])
-    return sighting
 
 
 def test_pages_need_a_signed_in_member(tenants, django_user_model):
