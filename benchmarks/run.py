@@ -8,7 +8,8 @@ and writes DIR/benchmark.md and DIR/benchmark.json. Sections:
   HTTP -> Celery -> database with one worker process; latency at a steady rate below
   saturation; the cost per frame by stage;
 - 1:K search for one organization among other organizations' rows (synthetic
-  face-like embeddings), HNSW against exact search: p50 / p95 and recall@1;
+  face-like embeddings): the service's path (exact, or its IVFFlat search index) and
+  HNSW for comparison, p50 / p95 and recall@1 against exact search;
 - against DeepFace's `find` on the same gallery size, probes, model and detector;
 - worker memory over many frames after warm-up, and cold start.
 """
@@ -32,20 +33,32 @@ import numpy as np
 REPO = Path(__file__).resolve().parent.parent
 SIZES = {
     # frames through pipeline/service, latency frames, memory frames, search sizes, find sizes, probes
-    "tiny": {"frames": 4, "latency": 3, "memory": 6, "search": [500], "other_rows": 500, "find": [200], "probes": 20},
+    "tiny": {
+        "frames": 4,
+        "latency": 3,
+        "memory": 6,
+        "search": [100, 500],
+        "other_rows": 500,
+        "hnsw": [500],
+        "find": [200],
+        "probes": 20,
+        # Small enough that the 500-face gallery goes through the search index.
+        "exact_search_max_rows": 200,
+    },
     "full": {
         "frames": 52,
         "latency": 30,
         "memory": 2000,
         "search": [10_000, 100_000, 1_000_000],
         "other_rows": 200_000,
+        "hnsw": [1_000_000],
         "find": [1_000, 100_000],
         "probes": 200,
     },
 }
 
 
-def setup_django(out: Path) -> None:
+def setup_django(out: Path, sizes: dict) -> None:
     sys.path.insert(0, str(REPO))
     from project import embedded
 
@@ -61,6 +74,8 @@ def setup_django(out: Path) -> None:
     os.environ["API_MAX_QUEUED_FRAMES"] = "100000"
     os.environ["API_RATE_PER_KEY"] = "1000000/min"
     os.environ["API_RATE_PER_ORGANIZATION"] = "1000000/min"
+    if "exact_search_max_rows" in sizes:
+        os.environ["RECOGNITION_EXACT_SEARCH_MAX_ROWS"] = str(sizes["exact_search_max_rows"])
     import django
 
     django.setup()
@@ -420,14 +435,43 @@ def load_gallery(connection, organization_id: int, vectors: np.ndarray, people: 
     return person_ids[people]
 
 
-def bench_search(sizes: list[int], other_rows: int, probes: int) -> list[dict]:
+HNSW_INDEX = "bench_hnsw_128"
+
+
+def search_probe(probe_vectors, gallery, owners, search) -> dict:
+    """p50 / p95 of `search(vector) -> person ids, best first` and its recall@1 against
+    exact search (the owner of the nearest photo)."""
+    from apps.recognition.pipeline.calibration import cosine_distances
+
+    for vector in probe_vectors[:5]:
+        search(vector)  # warm-up
+    latencies, hits = [], 0
+    for vector in probe_vectors:
+        started = time.perf_counter()
+        found = search(vector)
+        latencies.append(time.perf_counter() - started)
+        exact = owners[int(np.argmin(cosine_distances(vector[None], gallery)[0]))]
+        hits += bool(found) and found[0] == exact
+    return {
+        "p50_ms": percentile(latencies, 50) * 1000,
+        "p95_ms": percentile(latencies, 95) * 1000,
+        "recall_at_1": hits / len(probe_vectors),
+    }
+
+
+def bench_search(sizes: list[int], other_rows: int, probes: int, hnsw_sizes: list[int]) -> list[dict]:
+    """The service's own search path (exact, or the IVFFlat search index as
+    `manage.py search_index` builds it) at each size, with other probe counts beside the
+    default; and at `hnsw_sizes` HNSW for comparison (why the service does not use it)."""
     from django.conf import settings
+    from django.core.cache import cache
     from django.db import connection
 
     from apps.core.tenancy import tenant_context
     from apps.organizations.services import organization_create
-    from apps.recognition.pipeline.calibration import cosine_distances
-    from apps.recognition.selectors import gallery_candidates
+    from apps.recognition import selectors
+    from apps.recognition.pipeline import match
+    from apps.recognition.services import search_index_build
 
     faces = FaceLikeEmbeddings(seed=1)
     results = []
@@ -436,70 +480,111 @@ def bench_search(sizes: list[int], other_rows: int, probes: int) -> list[dict]:
     other_centers = faces.identities(max(1, other_rows // 5))
     other_people = np.repeat(np.arange(len(other_centers)), 5)[:other_rows]
     with connection.cursor() as cursor:
-        cursor.execute("DROP INDEX IF EXISTS gallery_faceembedding_hnsw_128")
+        cursor.execute(f"DROP INDEX IF EXISTS {selectors.SEARCH_INDEX}")
     load_gallery(connection, others.pk, faces.photos(other_centers[other_people]), other_people)
     loaded = 0
     organization = organization_create(
         slug=f"bench-search-{uuid.uuid4().hex[:6]}", recognition_model="Dlib", detector="dlib"
     )
     all_vectors, all_person_ids = [], []
+
+    def service_search(vector):
+        found = selectors.gallery_candidates(
+            organization_id=organization.pk, model_name="Dlib", embedding=vector, limit=1
+        )
+        return [c.person_id for c in found]
+
+    def hnsw_search(vector):
+        literal = "[" + ",".join(f"{x:.8g}" for x in vector) + "]"
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT person_id, (embedding::vector(128)) <=> %s::vector(128), face_image_id "
+                "FROM gallery_faceembedding WHERE organization_id = %s AND model_name = 'Dlib' AND dimensions = 128 "
+                "ORDER BY (embedding::vector(128)) <=> %s::vector(128) LIMIT %s",
+                [literal, organization.pk, literal, selectors.NEIGHBOURS_FETCHED],
+            )
+            return [c.person_id for c in match.best_per_person(cursor.fetchall(), 1)]
+
     for size in sizes:
-        # Grow the organization's gallery to `size` (5 photos a person), then rebuild the index.
+        # Grow the organization's gallery to `size` (5 photos a person), then build the index.
         add = size - loaded
         centers = faces.identities(max(1, add // 5))
         people = np.repeat(np.arange(len(centers)), 5)[:add]
         vectors = faces.photos(centers[people])
         with connection.cursor() as cursor:
-            # Loading into a live HNSW index costs a graph insertion per row: build it after.
-            cursor.execute("DROP INDEX IF EXISTS gallery_faceembedding_hnsw_128")
+            # Loading is faster without a live index to insert into: build it after.
+            cursor.execute(f"DROP INDEX IF EXISTS {selectors.SEARCH_INDEX}")
         person_ids = load_gallery(connection, organization.pk, vectors, people)
         all_vectors.append(vectors)
         all_person_ids.append(person_ids)
         loaded = size
+        cache.delete(f"gallery-size:{organization.pk}:Dlib")
         started = time.perf_counter()
-        with connection.cursor() as cursor:
-            cursor.execute("SET maintenance_work_mem = '4GB'")
-            cursor.execute("SET max_parallel_maintenance_workers = 2")
-            cursor.execute(
-                "CREATE INDEX gallery_faceembedding_hnsw_128 ON gallery_faceembedding "
-                "USING hnsw ((embedding::vector(128)) vector_cosine_ops) WHERE dimensions = 128"
-            )
-            cursor.execute("ANALYZE gallery_faceembedding")
+        status = search_index_build()
         build_seconds = time.perf_counter() - started
         gallery = np.concatenate(all_vectors)
         owners = np.concatenate(all_person_ids)
         # Probes: new photos of enrolled people (the hard case for an index: near, not equal).
         rng = np.random.default_rng(size)
-        picked = rng.choice(len(gallery), size=probes, replace=False)
-        probe_vectors = faces.photos(gallery[picked])
-        latencies, hits = [], 0
+        probe_vectors = faces.photos(gallery[rng.choice(len(gallery), size=probes, replace=False)])
+        plan = "exact" if size <= settings.RECOGNITION_EXACT_SEARCH_MAX_ROWS else "ivfflat"
+        row = {"size": size, "other_rows": other_rows, "probes": probes, "index_build_s": build_seconds}
         with tenant_context(organization.pk):
-            for vector in probe_vectors[:5]:
-                gallery_candidates(organization_id=organization.pk, model_name="Dlib", embedding=vector, limit=1)
-            for vector in probe_vectors:
-                started = time.perf_counter()
-                found = gallery_candidates(
-                    organization_id=organization.pk, model_name="Dlib", embedding=vector, limit=1
+            if plan == "exact":
+                results.append(
+                    {**row, "plan": plan, "setting": "", **search_probe(probe_vectors, gallery, owners, service_search)}
                 )
-                latencies.append(time.perf_counter() - started)
-                exact = owners[int(np.argmin(cosine_distances(vector[None], gallery)[0]))]
-                hits += bool(found) and found[0].person_id == exact
-        # The plan the selector chose: exact below RECOGNITION_EXACT_SEARCH_MAX_ROWS faces.
-        plan = "exact" if size <= settings.RECOGNITION_EXACT_SEARCH_MAX_ROWS else "hnsw"
-        results.append(
-            {
-                "size": size,
-                "other_rows": other_rows,
-                "probes": probes,
-                "index_build_s": build_seconds,
-                "ef_search": settings.RECOGNITION_HNSW_EF_SEARCH,
-                "p50_ms": percentile(latencies, 50) * 1000,
-                "p95_ms": percentile(latencies, 95) * 1000,
-                "recall_at_1": hits / probes,
-                "plan": plan,
-            }
-        )
-        print(f"  search {size}: {results[-1]}", flush=True)
+                print(f"  search {size}: {results[-1]}", flush=True)
+            else:
+                default = settings.RECOGNITION_IVFFLAT_PROBES
+                for lists_probed in sorted({default // 2, default, default * 2}):
+                    with connection.cursor() as cursor:
+                        cursor.execute("SELECT set_config('ivfflat.probes', %s, false)", [str(lists_probed)])
+                    measured = search_probe(probe_vectors, gallery, owners, service_search)
+                    results.append(
+                        {
+                            **row,
+                            "plan": "ivfflat",
+                            "setting": f"{status.lists} lists, probes {lists_probed}",
+                            "default": lists_probed == default,
+                            **measured,
+                        }
+                    )
+                    print(f"  search {size}: {results[-1]}", flush=True)
+                with connection.cursor() as cursor:
+                    cursor.execute("SELECT set_config('ivfflat.probes', %s, false)", [str(default)])
+            if size in hnsw_sizes:
+                # HNSW (pgvector's defaults: m 16, ef_construction 64), alone on the expression.
+                with connection.cursor() as cursor:
+                    cursor.execute("RESET ROLE")
+                    cursor.execute(f"DROP INDEX IF EXISTS {selectors.SEARCH_INDEX}")
+                    cursor.execute("SET maintenance_work_mem = '4GB'")
+                    started = time.perf_counter()
+                    cursor.execute(
+                        f"CREATE INDEX {HNSW_INDEX} ON gallery_faceembedding "
+                        "USING hnsw ((embedding::vector(128)) vector_cosine_ops) WHERE dimensions = 128"
+                    )
+                    hnsw_build = time.perf_counter() - started
+                    cursor.execute("ANALYZE gallery_faceembedding")
+                    cursor.execute("SET hnsw.iterative_scan = relaxed_order")
+                    cursor.execute("SET ROLE faces_tenant")
+                for ef_search in (100, 200, 400):
+                    with connection.cursor() as cursor:
+                        cursor.execute(f"SET hnsw.ef_search = {ef_search}")
+                    measured = search_probe(probe_vectors, gallery, owners, hnsw_search)
+                    results.append(
+                        {
+                            **row,
+                            "index_build_s": hnsw_build,
+                            "plan": "hnsw (comparison)",
+                            "setting": f"m 16, ef_construction 64, ef_search {ef_search}",
+                            **measured,
+                        }
+                    )
+                    print(f"  search {size}: {results[-1]}", flush=True)
+                with connection.cursor() as cursor:
+                    cursor.execute("RESET ROLE")
+                    cursor.execute(f"DROP INDEX {HNSW_INDEX}")
     return results
 
 
@@ -515,9 +600,11 @@ def bench_find(sizes: list[int], probes: list[bytes], organization) -> list[dict
 
     from apps.core.tenancy import tenant_context
     from apps.organizations.services import organization_create
+    from apps.recognition import selectors
     from apps.recognition.pipeline.engine import FaceAnalyzer
     from apps.recognition.pipeline.images import decode_image
     from apps.recognition.selectors import gallery_candidates
+    from apps.recognition.services import search_index_build
 
     analyzer = FaceAnalyzer(
         model_name="Dlib",
@@ -555,15 +642,9 @@ def bench_find(sizes: list[int], probes: list[bytes], organization) -> list[dict
         with connection.cursor() as cursor:
             # The gallery alone in the table, like DeepFace's datastore; index built after loading.
             cursor.execute("TRUNCATE gallery_person, gallery_faceimage, gallery_faceembedding CASCADE")
-            cursor.execute("DROP INDEX IF EXISTS gallery_faceembedding_hnsw_128")
+            cursor.execute(f"DROP INDEX IF EXISTS {selectors.SEARCH_INDEX}")
         load_gallery(connection, gallery_org.pk, vectors, people)
-        with connection.cursor() as cursor:
-            cursor.execute("SET maintenance_work_mem = '4GB'")
-            cursor.execute(
-                "CREATE INDEX gallery_faceembedding_hnsw_128 ON gallery_faceembedding "
-                "USING hnsw ((embedding::vector(128)) vector_cosine_ops) WHERE dimensions = 128"
-            )
-            cursor.execute("ANALYZE gallery_faceembedding")
+        search_index_build()
         probe_files = []
         for index, data in enumerate(probes):
             path = folder / f"probe{index}.jpg"
@@ -664,12 +745,16 @@ def markdown(report: dict) -> str:
     lines += [
         "## 1:K search (one organization among others' rows)",
         "",
-        "| embeddings | other orgs' rows | search | ef_search | p50 ms | p95 ms | recall@1 | index build s |",
+        "The service's own path (exact, or the IVFFlat search index); **bold**: its default setting. "
+        "HNSW rows are the comparison that made the choice.",
+        "",
+        "| embeddings | other orgs' rows | search | setting | p50 ms | p95 ms | recall@1 | index build s |",
         "|---|---|---|---|---|---|---|---|",
     ]
     for row in report["search"]:
+        setting = f"**{row['setting']}**" if row.get("default") else row.get("setting", "")
         lines.append(
-            f"| {row['size']:,} | {row['other_rows']:,} | {row['plan']} | {row['ef_search']} | {row['p50_ms']:.2f} | "
+            f"| {row['size']:,} | {row['other_rows']:,} | {row['plan']} | {setting} | {row['p50_ms']:.2f} | "
             f"{row['p95_ms']:.2f} | {row['recall_at_1']:.3f} | {row['index_build_s']:.0f} |"
         )
     lines += [
@@ -704,15 +789,12 @@ def rerun_sections(args, sizes, report, organization, key: str) -> dict:
     import requests
 
     previous = json.loads((args.out / "benchmark.json").read_text())
-    for row in previous.get("search", []):  # reports written before the plan was recorded
-        if "uses_hnsw" in row:
-            row["plan"] = "hnsw" if row.pop("uses_hnsw") else "exact"
     for section in args.sections.split(","):
         if section == "search":
             only = [int(x) for x in args.search_sizes.split(",")] if args.search_sizes else sizes["search"]
-            fresh = {row["size"]: row for row in bench_search(only, sizes["other_rows"], sizes["probes"])}
-            kept = [row for row in previous.get("search", []) if row["size"] not in fresh]
-            previous["search"] = sorted(kept + list(fresh.values()), key=lambda row: row["size"])
+            fresh = bench_search(only, sizes["other_rows"], sizes["probes"], sizes["hnsw"])
+            kept = [row for row in previous.get("search", []) if row["size"] not in only]
+            previous["search"] = sorted(kept + fresh, key=lambda row: row["size"])
         elif section == "throughput":
             # Pipeline and service again, in one run, e.g. with another --worker-pool.
             frames = camera_frames(sizes["frames"])
@@ -754,7 +836,7 @@ def main(argv=None) -> dict:
     args = parser.parse_args(argv)
     sizes = SIZES[args.size]
     args.out.mkdir(parents=True, exist_ok=True)
-    setup_django(args.out)
+    setup_django(args.out, sizes)
 
     import requests
 
@@ -793,7 +875,7 @@ def main(argv=None) -> dict:
     finally:
         service.close()
     print("search ...", flush=True)
-    done("search", bench_search(sizes["search"], sizes["other_rows"], sizes["probes"]))
+    done("search", bench_search(sizes["search"], sizes["other_rows"], sizes["probes"], sizes["hnsw"]))
     print("find ...", flush=True)
     done("find", bench_find(sizes["find"], camera_frames(10 if args.size == "full" else 2), organization))
     (args.out / "benchmark.json").write_text(json.dumps(report, indent=2))

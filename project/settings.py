@@ -148,6 +148,8 @@ CELERY_BEAT_SCHEDULE = {
     "requeue-stale-frames": {"task": "apps.recognition.tasks.requeue_stale_frames", "schedule": 60.0},
     "purge-expired": {"task": "apps.sightings.tasks.purge_expired", "schedule": 3600.0},
     "close-visits": {"task": "apps.sightings.tasks.close_visits", "schedule": 30.0},
+    # Builds the search index once a gallery outgrows exact search, rebuilds it as it grows.
+    "maintain-search-index": {"task": "apps.recognition.tasks.maintain_search_index", "schedule": 86400.0},
 }
 
 # --- Webhooks -------------------------------------------------------------------------
@@ -180,10 +182,11 @@ RECOGNITION_MAX_YAW = env_float("RECOGNITION_MAX_YAW", 0.45)
 # A face is recognized only when the second-best person is at least this fraction of
 # the threshold further away than the best one (organizations can override it).
 RECOGNITION_MATCH_MARGIN = env_float("RECOGNITION_MATCH_MARGIN", 0.1)
-# Galleries up to this many faces are searched exactly; larger ones through HNSW.
+# Galleries up to this many faces are searched exactly; larger ones through the IVFFlat
+# search index (`manage.py search_index`).
 RECOGNITION_EXACT_SEARCH_MAX_ROWS = env_int("RECOGNITION_EXACT_SEARCH_MAX_ROWS", 20000)
-# HNSW candidate list size for 1:K search: higher = better recall, slower (benchmark).
-RECOGNITION_HNSW_EF_SEARCH = env_int("RECOGNITION_HNSW_EF_SEARCH", 100)
+# IVFFlat lists probed per search: higher = better recall, slower (benchmark).
+RECOGNITION_IVFFLAT_PROBES = env_int("RECOGNITION_IVFFLAT_PROBES", 20)
 # False-accept rate that `calibrate` recommends a threshold for.
 RECOGNITION_TARGET_FAR = env_float("RECOGNITION_TARGET_FAR", 0.001)
 # A frame still 'processing' after this many seconds is considered lost and re-queued.

@@ -7,8 +7,9 @@ from datetime import timedelta
 
 import numpy as np
 from django.conf import settings
+from django.core.cache import cache
 from django.core.files.base import ContentFile
-from django.db import transaction
+from django.db import connection, transaction
 from django.utils import timezone
 
 from apps.core.errors import Conflict, ImageTooLarge, InvalidImage, NoFace, QueueFull, ServiceError, WorkerUnavailable
@@ -292,6 +293,53 @@ def calibration_run(*, organization, target_far: float | None = None, apply: boo
             organization.match_thresholds = {**organization.match_thresholds, model_name: round(result.threshold, 6)}
             organization.save(update_fields=["match_thresholds"])
     return record
+
+
+# --- The search index -----------------------------------------------------------------
+
+# Session advisory lock key: one build at a time (the beat task and the command may meet).
+SEARCH_INDEX_BUILD_LOCK = 0x5EA2C11D
+
+
+def search_index_build() -> selectors.SearchIndexStatus:
+    """(Re)build the IVFFlat search index for today's faces, without blocking
+    enrollment or matching: the new index is built concurrently next to the old one,
+    which keeps serving until it is swapped out. IVFFlat learns its lists from the
+    rows present, so it is built once galleries have grown and rebuilt as they grow
+    (SearchIndexStatus.needs_build)."""
+    index = selectors.SEARCH_INDEX
+    building = f"{index}_new"
+    lists = selectors.search_index_status().wanted_lists
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_try_advisory_lock(%s)", [SEARCH_INDEX_BUILD_LOCK])
+        if not cursor.fetchone()[0]:
+            raise Conflict("A search index build is already running.", code="index_build_running")
+        try:
+            # k-means samples 50 rows a list: give it the memory instead of spilling to disk.
+            cursor.execute("SET maintenance_work_mem = '1GB'")
+            cursor.execute(f"DROP INDEX CONCURRENTLY IF EXISTS {building}")  # left by an interrupted build
+            cursor.execute(
+                f"CREATE INDEX CONCURRENTLY {building} ON gallery_faceembedding USING ivfflat "
+                f"((embedding::vector({selectors.SEARCH_INDEX_DIMENSIONS})) vector_cosine_ops) "
+                f"WITH (lists = {lists}) WHERE dimensions = {selectors.SEARCH_INDEX_DIMENSIONS}"
+            )
+            cursor.execute(f"DROP INDEX CONCURRENTLY IF EXISTS {index}")
+            cursor.execute(f"ALTER INDEX {building} RENAME TO {index}")
+            cursor.execute("ANALYZE gallery_faceembedding")
+        finally:
+            cursor.execute("RESET maintenance_work_mem")
+            cursor.execute("SELECT pg_advisory_unlock(%s)", [SEARCH_INDEX_BUILD_LOCK])
+    cache.delete("search-index-lists")
+    return selectors.search_index_status()
+
+
+def search_index_maintain() -> dict:
+    """Build the search index when SearchIndexStatus says so (the daily beat task)."""
+    status = selectors.search_index_status()
+    if not status.needs_build:
+        return {"built": False, "faces": status.faces, "lists": status.lists}
+    status = search_index_build()
+    return {"built": True, "faces": status.faces, "lists": status.lists}
 
 
 # --- Synchronous operations: the web process validates and matches, a worker runs the model.

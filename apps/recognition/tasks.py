@@ -28,6 +28,11 @@ def requeue_stale_frames() -> int:
     return services.frames_requeue_stale()
 
 
+@shared_task
+def maintain_search_index() -> dict:
+    return services.search_index_maintain()
+
+
 @worker_process_init.connect
 def load_models(**kwargs) -> None:
     # Each pool process loads its models before it takes a task.

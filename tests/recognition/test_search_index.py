@@ -1,0 +1,118 @@
+"""The IVFFlat search index: built on demand, used for galleries too large for exact
+search, never crossing organizations; exact search when it is missing."""
+
+import logging
+
+import numpy as np
+import pytest
+from django.core.cache import cache
+from django.core.management import call_command
+from django.db import connection, connections, transaction
+from django.test.utils import CaptureQueriesContext
+
+from apps.core.errors import Conflict
+from apps.core.tenancy import tenant_context
+from apps.recognition import selectors, services
+from apps.recognition.pipeline.calibration import cosine_distances
+from benchmarks.run import FaceLikeEmbeddings, load_gallery
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+FACES = 900  # per organization, 5 photos a person
+
+
+@pytest.fixture
+def galleries(org_a, org_b, settings):
+    """Two organizations' synthetic galleries, both above a lowered exact-search limit."""
+    settings.RECOGNITION_EXACT_SEARCH_MAX_ROWS = 500
+    faces = FaceLikeEmbeddings(seed=7)
+    loaded = {}
+    for organization, _, _ in (org_a, org_b):
+        people = np.repeat(np.arange(FACES // 5), 5)
+        vectors = faces.photos(faces.identities(FACES // 5)[people])
+        loaded[organization.pk] = (vectors, load_gallery(connection, organization.pk, vectors, people))
+    cache.clear()
+    yield faces, loaded
+    with connection.cursor() as cursor:
+        cursor.execute(f"DROP INDEX IF EXISTS {selectors.SEARCH_INDEX}")
+    cache.clear()
+
+
+def search(organization_id: int, vector) -> list[int]:
+    with tenant_context(organization_id):
+        found = selectors.gallery_candidates(
+            organization_id=organization_id, model_name="Dlib", embedding=vector, limit=3
+        )
+    return [c.person_id for c in found]
+
+
+def test_the_command_builds_the_index_when_needed_and_search_uses_it(galleries, org_a, org_b):
+    faces, loaded = galleries
+    status = selectors.search_index_status()
+    assert status.faces == 2 * FACES and status.lists == 0 and status.needs_build
+
+    call_command("search_index", "--if-needed")
+
+    status = selectors.search_index_status()
+    assert status.lists == 2 * FACES // selectors.FACES_PER_LIST and not status.needs_build
+    organization_id = org_a[0].pk
+    vectors, owners = loaded[organization_id]
+    probes = faces.photos(vectors[::45])
+    hits = 0
+    with CaptureQueriesContext(connection) as queries:
+        for probe in probes:
+            found = search(organization_id, probe)
+            hits += found[0] == owners[int(np.argmin(cosine_distances(probe[None], vectors)[0]))]
+    assert hits == len(probes)  # 6 lists, 20 probed: the index sees every list
+    # The query's form matches the index (at this size the planner may rightly prefer a
+    # sort of the organization's 900 rows; without the sort it has to take the index).
+    searched = next(q["sql"] for q in queries.captured_queries if "ORDER BY" in q["sql"])
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute("SET LOCAL enable_sort = off")
+        cursor.execute("EXPLAIN " + searched)
+        plan = "\n".join(row[0] for row in cursor.fetchall())
+    assert f"Index Scan using {selectors.SEARCH_INDEX}" in plan
+
+
+def test_indexed_search_stays_inside_the_organization(galleries, org_a, org_b):
+    faces, loaded = galleries
+    services.search_index_build()
+    theirs_vectors, theirs = loaded[org_b[0].pk]
+    ours = set(loaded[org_a[0].pk][1].tolist())
+    with connection.cursor() as cursor:
+        cursor.execute("SET enable_sort = off")  # through the index, not a sort of one organization's rows
+    try:
+        # Copies of the other organization's photos: its rows are the nearest in the table.
+        for probe in theirs_vectors[::90]:
+            found = search(org_a[0].pk, probe)
+            assert found and set(found) <= ours
+            assert search(org_b[0].pk, probe)[0] in set(theirs.tolist())
+    finally:
+        with connection.cursor() as cursor:
+            cursor.execute("RESET enable_sort")
+
+
+def test_without_the_index_a_large_gallery_is_searched_exactly_and_says_how_to_fix_it(galleries, org_a, caplog):
+    faces, loaded = galleries
+    vectors, owners = loaded[org_a[0].pk]
+    with caplog.at_level(logging.WARNING, logger="apps.recognition.selectors"):
+        with CaptureQueriesContext(connection) as queries:
+            found = search(org_a[0].pk, vectors[10])
+    assert found[0] == owners[10]
+    assert "manage.py search_index --build" in caplog.text
+    searched = next(q["sql"] for q in queries.captured_queries if "ORDER BY" in q["sql"])
+    assert "vector(128)" not in searched  # the plain column: no index can serve it
+
+
+def test_one_build_at_a_time(galleries):
+    # Another session is building (it holds the lock): this one is told so and builds nothing.
+    other = connections.create_connection("default")
+    try:
+        with other.cursor() as cursor:
+            cursor.execute("SELECT pg_advisory_lock(%s)", [services.SEARCH_INDEX_BUILD_LOCK])
+        with pytest.raises(Conflict) as refused:
+            services.search_index_build()
+        assert refused.value.code == "index_build_running"
+    finally:
+        other.close()
+    assert selectors.search_index_lists() == 0
