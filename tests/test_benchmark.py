@@ -22,9 +22,21 @@ def test_benchmark_runs_at_a_tiny_size(tmp_path):
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     report = json.loads((tmp_path / "benchmark.json").read_text())
     assert report["pipeline"]["fps"] > 0 and report["service"]["fps"] > 0 and report["service"]["failed"] == 0
-    assert set(report["service"]["cost_ms"]) == {"decode", "detect", "embed", "match", "write"}
+    assert set(report["pipeline"]["cost_ms"]) == {"decode", "detect", "embed", "match"}
+    assert set(report["service"]["cost_ms"]) == {
+        "decode",
+        "detect",
+        "embed",
+        "match",
+        "write",
+        "task, outside stages",
+        "between tasks",
+    }
+    assert report["pipeline"]["rounds"] == report["service"]["rounds"] == 2
     assert report["latency"]["p95_ms"] >= report["latency"]["p50_ms"] > 0
-    assert report["search"][0]["recall_at_1"] > 0.9
+    plans = {row["plan"] for row in report["search"]}
+    assert plans == {"exact", "ivfflat", "hnsw (comparison)"}
+    assert all(row["recall_at_1"] > 0.9 for row in report["search"])
     assert report["find"][0]["deepface_find_s"] > 0 and report["find"][0]["service_s"] > 0
     assert report["memory"]["rss_after_mb"] > 0 and report["cold_start"]["first_result_s"] > 0
     markdown = (tmp_path / "benchmark.md").read_text()

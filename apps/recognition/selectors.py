@@ -1,4 +1,5 @@
 import logging
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -28,6 +29,14 @@ SEARCH_INDEX_DIMENSIONS = 128
 FACES_PER_LIST = 300
 
 
+def index_build_memory_mb(lists: int) -> int:
+    """Memory pgvector's k-means needs to learn `lists` lists: it samples 50 rows a list
+    and keeps a bound per sample and list, so it grows with the square of the lists
+    (4,000 lists: about 3.3 GB)."""
+    samples = 50 * lists
+    return math.ceil(samples * 4 * (SEARCH_INDEX_DIMENSIONS + lists) * 1.1 / 2**20) + 64
+
+
 def gallery_size(*, organization_id: int, model_name: str) -> int:
     """How many enrolled faces the organization has for a model; cached for a minute
     (it only chooses the search plan, so a slightly old count does no harm)."""
@@ -45,15 +54,19 @@ class SearchIndexStatus:
 
     @property
     def wanted_lists(self) -> int:
-        return max(1, self.faces // FACES_PER_LIST)
+        """A list per FACES_PER_LIST faces, as many as SEARCH_INDEX_BUILD_MEMORY_MB can train."""
+        lists = max(1, self.faces // FACES_PER_LIST)
+        while lists > 1 and index_build_memory_mb(lists) > settings.SEARCH_INDEX_BUILD_MEMORY_MB:
+            lists = int(lists * 0.95)
+        return lists
 
     @property
     def needs_build(self) -> bool:
-        """No index while some gallery may outgrow exact search, or one trained for
-        less than half of today's faces (its lists have grown twice as long)."""
+        """No index while some gallery may outgrow exact search, or one with half the
+        lists today's faces call for (its lists have grown twice as long)."""
         if self.faces <= settings.RECOGNITION_EXACT_SEARCH_MAX_ROWS:
             return False
-        return self.lists == 0 or self.faces > 2 * self.lists * FACES_PER_LIST
+        return self.lists == 0 or self.wanted_lists >= 2 * self.lists
 
 
 def search_index_lists() -> int:

@@ -315,8 +315,8 @@ def search_index_build() -> selectors.SearchIndexStatus:
         if not cursor.fetchone()[0]:
             raise Conflict("A search index build is already running.", code="index_build_running")
         try:
-            # k-means samples 50 rows a list: give it the memory instead of spilling to disk.
-            cursor.execute("SET maintenance_work_mem = '1GB'")
+            # pgvector refuses to train with less (wanted_lists stays within the budget).
+            cursor.execute(f"SET maintenance_work_mem = '{selectors.index_build_memory_mb(lists)}MB'")
             cursor.execute(f"DROP INDEX CONCURRENTLY IF EXISTS {building}")  # left by an interrupted build
             cursor.execute(
                 f"CREATE INDEX CONCURRENTLY {building} ON gallery_faceembedding USING ivfflat "

@@ -116,3 +116,22 @@ def test_one_build_at_a_time(galleries):
     finally:
         other.close()
     assert selectors.search_index_lists() == 0
+
+
+@pytest.mark.parametrize("budget_mb, lists", [(4096, 4000), (300, 980)])
+def test_the_build_stays_within_its_memory_budget(settings, budget_mb, lists):
+    settings.SEARCH_INDEX_BUILD_MEMORY_MB = budget_mb
+    status = selectors.SearchIndexStatus(faces=1_200_000, lists=0)
+    # A list per 300 faces, or fewer, longer lists when k-means would need more memory.
+    assert abs(status.wanted_lists - lists) <= 0.05 * lists
+    assert selectors.index_build_memory_mb(status.wanted_lists) <= budget_mb
+    # An index with what the budget allows is not rebuilt every day.
+    assert not selectors.SearchIndexStatus(faces=1_200_000, lists=status.wanted_lists).needs_build
+
+
+def test_the_index_is_rebuilt_once_its_lists_are_twice_as_long(settings):
+    settings.RECOGNITION_EXACT_SEARCH_MAX_ROWS = 20000
+    assert not selectors.SearchIndexStatus(faces=20000, lists=0).needs_build  # all galleries searched exactly
+    assert selectors.SearchIndexStatus(faces=20001, lists=0).needs_build
+    assert not selectors.SearchIndexStatus(faces=120_000, lists=300).needs_build  # 400 faces a list
+    assert selectors.SearchIndexStatus(faces=120_000, lists=200).needs_build  # 600 faces a list
