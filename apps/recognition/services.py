@@ -145,9 +145,8 @@ def _sighting(*, frame, image, face, measured, embedding, recognized, candidates
 def frame_process(*, frame_id: int) -> Frame:
     """Recognize every face of a frame and store one sighting per face.
 
-    Safe to run twice (a redelivered task): a finished frame is left alone, and an
-    interrupted attempt left nothing behind, because sightings are only ever committed
-    in the transaction that marks the frame done.
+    Safe to run twice (a redelivered task): a finished frame is left alone, and the
+    sightings of an interrupted attempt are replaced in the same transaction.
     """
     frame = Frame.objects.select_related("organization", "camera").get(pk=frame_id)
     if frame.status in (Frame.Status.DONE, Frame.Status.FAILED):
@@ -209,6 +208,7 @@ def frame_process(*, frame_id: int) -> Frame:
         if Frame.objects.select_for_update().get(pk=frame.pk).status == Frame.Status.DONE:
             frame.refresh_from_db()
             return frame
+        Sighting.objects.filter(frame=frame).delete()
         Sighting.objects.bulk_create(sightings)
         sighting_services.sightings_group(organization=organization, sightings=sightings)
         lap("write")
