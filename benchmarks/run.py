@@ -492,6 +492,7 @@ def load_gallery(connection, organization_id: int, vectors: np.ndarray, people: 
 
 
 HNSW_INDEX = "bench_hnsw_128"
+HNSW_PLAN = "hnsw (comparison)"
 
 
 def exact_owners(probe_vectors, gallery, owners) -> np.ndarray:
@@ -558,7 +559,6 @@ def bench_search(sizes: list[int], other_rows: int, probes: int, hnsw_sizes: lis
     `manage.py search_index` builds it) at each size, with other probe counts beside the
     default; and at `hnsw_sizes` HNSW for comparison (why the service does not use it)."""
     from django.conf import settings
-    from django.core.cache import cache
     from django.db import connection
 
     from apps.core.tenancy import tenant_context
@@ -613,7 +613,7 @@ def bench_search(sizes: list[int], other_rows: int, probes: int, hnsw_sizes: lis
         all_vectors.append(vectors)
         all_person_ids.append(person_ids)
         loaded = size
-        cache.delete(f"gallery-size:{organization.pk}:Dlib")
+        selectors.forget_plan_facts()
         with connection.cursor() as cursor:
             # What autovacuum does to freshly loaded rows in a live system, done now rather
             # than in the middle of the measurement.
@@ -677,7 +677,7 @@ def bench_search(sizes: list[int], other_rows: int, probes: int, hnsw_sizes: lis
                         {
                             **row,
                             "index_build_s": hnsw_build,
-                            "plan": "hnsw (comparison)",
+                            "plan": HNSW_PLAN,
                             "setting": f"m 16, ef_construction 64, ef_search {ef_search}",
                             **measured,
                         }
@@ -904,9 +904,15 @@ def rerun_sections(args, sizes, report, organization, key: str) -> dict:
     for section in args.sections.split(","):
         if section == "search":
             only = [int(x) for x in args.search_sizes.split(",")] if args.search_sizes else sizes["search"]
-            fresh = bench_search(only, sizes["other_rows"], sizes["probes"], sizes["hnsw"])
-            kept = [row for row in previous.get("search", []) if row["size"] not in only]
-            previous["search"] = sorted(kept + fresh, key=lambda row: row["size"])
+            hnsw = sizes["hnsw"] if args.hnsw_sizes is None else [int(x) for x in args.hnsw_sizes.split(",") if x]
+            fresh = bench_search(only, sizes["other_rows"], sizes["probes"], hnsw)
+            # Rows of other sizes stay, and HNSW comparison rows that were not measured again.
+            kept = [
+                row
+                for row in previous.get("search", [])
+                if row["size"] not in only or (row["plan"] == HNSW_PLAN and row["size"] not in hnsw)
+            ]
+            previous["search"] = sorted(kept + fresh, key=lambda row: (row["size"], row["plan"] == HNSW_PLAN))
         elif section == "throughput":
             # Pipeline and service again, in one run, e.g. with another --worker-pool.
             service = Service(pool=args.worker_pool)
@@ -940,6 +946,10 @@ def main(argv=None) -> dict:
     )
     parser.add_argument(
         "--worker-pool", choices=["prefork", "solo"], default="prefork", help="Celery pool of the one worker process"
+    )
+    parser.add_argument(
+        "--hnsw-sizes",
+        help="with --sections search: sizes to build HNSW at for comparison (comma-separated; empty: none)",
     )
     parser.add_argument(
         "--search-sizes",

@@ -1,5 +1,6 @@
 import logging
 import math
+import time
 from dataclasses import dataclass
 
 import numpy as np
@@ -37,13 +38,32 @@ def index_build_memory_mb(lists: int) -> int:
     return math.ceil(samples * 4 * (SEARCH_INDEX_DIMENSIONS + lists) * 1.1 / 2**20) + 64
 
 
+# The facts that choose a search plan, kept for a minute in each process: they change
+# slowly, a slightly old one does no harm, and a shared cache would cost a round trip
+# on every search.
+PLAN_FACTS_SECONDS = 60
+_plan_facts: dict[str, tuple[float, int]] = {}
+
+
+def _plan_fact(key: str, compute) -> int:
+    now = time.monotonic()
+    known = _plan_facts.get(key)
+    if known is None or known[0] <= now:
+        known = (now + PLAN_FACTS_SECONDS, compute())
+        _plan_facts[key] = known
+    return known[1]
+
+
+def forget_plan_facts() -> None:
+    """After a search index build, or in tests that change the gallery under one process."""
+    _plan_facts.clear()
+
+
 def gallery_size(*, organization_id: int, model_name: str) -> int:
-    """How many enrolled faces the organization has for a model; cached for a minute
-    (it only chooses the search plan, so a slightly old count does no harm)."""
-    return cache.get_or_set(
+    """How many enrolled faces the organization has for a model (a plan fact)."""
+    return _plan_fact(
         f"gallery-size:{organization_id}:{model_name}",
         lambda: FaceEmbedding.objects.filter(organization_id=organization_id, model_name=model_name).count(),
-        timeout=60,
     )
 
 
@@ -91,8 +111,8 @@ def search_index_status() -> SearchIndexStatus:
 
 
 def search_index_ready() -> bool:
-    """Whether the search index exists; cached for a minute like the gallery sizes."""
-    return bool(cache.get_or_set("search-index-lists", search_index_lists, timeout=60))
+    """Whether the search index exists (a plan fact)."""
+    return bool(_plan_fact("search-index-lists", search_index_lists))
 
 
 def _vector_literal(embedding: np.ndarray) -> str:

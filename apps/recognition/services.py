@@ -7,7 +7,6 @@ from datetime import timedelta
 
 import numpy as np
 from django.conf import settings
-from django.core.cache import cache
 from django.core.files.base import ContentFile
 from django.db import connection, transaction
 from django.utils import timezone
@@ -329,7 +328,7 @@ def search_index_build() -> selectors.SearchIndexStatus:
         finally:
             cursor.execute("RESET maintenance_work_mem")
             cursor.execute("SELECT pg_advisory_unlock(%s)", [SEARCH_INDEX_BUILD_LOCK])
-    cache.delete("search-index-lists")
+    selectors.forget_plan_facts()
     return selectors.search_index_status()
 
 
