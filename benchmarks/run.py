@@ -914,7 +914,7 @@ def rerun_sections(args, sizes, report, organization, key: str) -> dict:
             ]
             previous["search"] = sorted(kept + fresh, key=lambda row: (row["size"], row["plan"] == HNSW_PLAN))
         elif section == "throughput":
-            # Pipeline and service again, in one run, e.g. with another --worker-pool.
+            # Pipeline and service again, in one run (e.g. with another --worker-pool), and latency.
             service = Service(pool=args.worker_pool)
             session = requests.Session()
             session.headers["Authorization"] = f"Api-Key {key}"
@@ -923,9 +923,23 @@ def rerun_sections(args, sizes, report, organization, key: str) -> dict:
                 previous["pipeline"], previous["service"] = bench_throughput(
                     organization, service, session, camera_frames(sizes["frames"]), sizes["rounds"]
                 )
+                previous["latency"] = bench_latency(
+                    service, session, camera_frames(sizes["latency"]), 0.5 * previous["service"]["fps"]
+                )
             finally:
                 service.close()
             previous["worker_pool"] = args.worker_pool
+        elif section == "worker":
+            # Memory over many frames and cold start, with a fresh worker.
+            service = Service(pool=args.worker_pool)
+            session = requests.Session()
+            session.headers["Authorization"] = f"Api-Key {key}"
+            try:
+                service.start_worker()
+                previous["memory"] = bench_memory(service, session, camera_frames(sizes["frames"]), sizes["memory"])
+                previous["cold_start"] = bench_cold_start(service, session, camera_frames(1)[0])
+            finally:
+                service.close()
         elif section == "find":
             previous["find"] = bench_find(sizes["find"], camera_frames(10 if args.size == "full" else 2), organization)
         else:
@@ -942,7 +956,9 @@ def main(argv=None) -> dict:
     parser.add_argument("--size", choices=list(SIZES), default="full")
     parser.add_argument("--out", type=Path, default=REPO / "var" / "benchmark")
     parser.add_argument(
-        "--sections", default="all", help="all, or 'throughput' / 'search' / 'find': rerun those into OUT's report"
+        "--sections",
+        default="all",
+        help="all, or some of throughput,search,find,worker (comma-separated): rerun those into OUT's report",
     )
     parser.add_argument(
         "--worker-pool", choices=["prefork", "solo"], default="prefork", help="Celery pool of the one worker process"
