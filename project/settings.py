@@ -188,7 +188,7 @@ RECOGNITION_MAX_YAW = env_float("RECOGNITION_MAX_YAW", 0.45)
 RECOGNITION_MATCH_MARGIN = env_float("RECOGNITION_MATCH_MARGIN", 0.1)
 # Galleries up to this many faces are searched exactly; larger ones through the IVFFlat
 # search index (`manage.py search_index`).
-RECOGNITION_EXACT_SEARCH_MAX_ROWS = env_int("RECOGNITION_EXACT_SEARCH_MAX_ROWS", 20000)
+RECOGNITION_EXACT_SEARCH_MAX_ROWS = env_int("RECOGNITION_EXACT_SEARCH_MAX_ROWS", 5000)
 # IVFFlat lists probed per search: higher = better recall, slower (benchmark).
 RECOGNITION_IVFFLAT_PROBES = env_int("RECOGNITION_IVFFLAT_PROBES", 20)
 # Memory the search index build may take (MB); a larger gallery gets fewer, longer lists.
