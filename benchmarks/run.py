@@ -26,6 +26,7 @@ import tempfile
 import threading
 import time
 import uuid
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -294,6 +295,21 @@ class Service:
     def close(self) -> None:
         self.stop_worker()
         self.server.shutdown()
+
+
+@contextmanager
+def running_service(pool: str, key: str):
+    """The service with its worker started, and an HTTP session that carries the API key."""
+    import requests
+
+    service = Service(pool=pool)
+    session = requests.Session()
+    session.headers["Authorization"] = f"Api-Key {key}"
+    try:
+        service.start_worker()
+        yield service, session
+    finally:
+        service.close()
 
 
 def post_frame(session, service: Service, data: bytes, wait: float = 0) -> dict:
@@ -898,7 +914,6 @@ def markdown(report: dict) -> str:
 
 def rerun_sections(args, sizes, report, organization, key: str) -> dict:
     """Measure some sections again and merge them into the report already in OUT."""
-    import requests
 
     previous = json.loads((args.out / "benchmark.json").read_text())
     for section in args.sections.split(","):
@@ -915,31 +930,19 @@ def rerun_sections(args, sizes, report, organization, key: str) -> dict:
             previous["search"] = sorted(kept + fresh, key=lambda row: (row["size"], row["plan"] == HNSW_PLAN))
         elif section == "throughput":
             # Pipeline and service again, in one run (e.g. with another --worker-pool), and latency.
-            service = Service(pool=args.worker_pool)
-            session = requests.Session()
-            session.headers["Authorization"] = f"Api-Key {key}"
-            try:
-                service.start_worker()
+            with running_service(args.worker_pool, key) as (service, session):
                 previous["pipeline"], previous["service"] = bench_throughput(
                     organization, service, session, camera_frames(sizes["frames"]), sizes["rounds"]
                 )
                 previous["latency"] = bench_latency(
                     service, session, camera_frames(sizes["latency"]), 0.5 * previous["service"]["fps"]
                 )
-            finally:
-                service.close()
             previous["worker_pool"] = args.worker_pool
         elif section == "worker":
             # Memory over many frames and cold start, with a fresh worker.
-            service = Service(pool=args.worker_pool)
-            session = requests.Session()
-            session.headers["Authorization"] = f"Api-Key {key}"
-            try:
-                service.start_worker()
+            with running_service(args.worker_pool, key) as (service, session):
                 previous["memory"] = bench_memory(service, session, camera_frames(sizes["frames"]), sizes["memory"])
                 previous["cold_start"] = bench_cold_start(service, session, camera_frames(1)[0])
-            finally:
-                service.close()
         elif section == "find":
             previous["find"] = bench_find(sizes["find"], camera_frames(10 if args.size == "full" else 2), organization)
         else:
@@ -976,8 +979,6 @@ def main(argv=None) -> dict:
     args.out.mkdir(parents=True, exist_ok=True)
     setup_django(args.out, sizes)
 
-    import requests
-
     from apps.organizations.services import api_key_create, organization_create
 
     organization = organization_create(slug=f"bench-{uuid.uuid4().hex[:6]}", recognition_model="Dlib", detector="dlib")
@@ -993,11 +994,7 @@ def main(argv=None) -> dict:
         print(f"  {section}: {json.dumps(value)}", flush=True)
         (args.out / "benchmark.partial.json").write_text(json.dumps(report, indent=2))
 
-    service = Service(pool=args.worker_pool)
-    session = requests.Session()
-    session.headers["Authorization"] = f"Api-Key {key}"
-    try:
-        service.start_worker()
+    with running_service(args.worker_pool, key) as (service, session):
         print("pipeline and service ...", flush=True)
         pipeline_fps, service_fps = bench_throughput(organization, service, session, frames, sizes["rounds"])
         done("pipeline", pipeline_fps)
@@ -1010,8 +1007,6 @@ def main(argv=None) -> dict:
         done("memory", bench_memory(service, session, frames, sizes["memory"]))
         print("cold start ...", flush=True)
         done("cold_start", bench_cold_start(service, session, frames[0]))
-    finally:
-        service.close()
     print("search ...", flush=True)
     done("search", bench_search(sizes["search"], sizes["other_rows"], sizes["probes"], sizes["hnsw"]))
     print("find ...", flush=True)
