@@ -610,7 +610,16 @@ class Running:
     """The client as a subprocess, its output read as it comes."""
 
     def __init__(self, command: list[str]):
-        self.process = subprocess.Popen(command, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        self.process = subprocess.Popen(
+            command,
+            cwd=REPO,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            # Ctrl-C as a terminal delivers it: a suite started in the background by a
+            # non-interactive shell would pass on its ignored SIGINT, and Python keeps it ignored.
+            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+        )
         self.out: list[str] = []
         self.err: list[str] = []
         self.readers = [
