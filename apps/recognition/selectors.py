@@ -20,9 +20,8 @@ NEIGHBOURS_FETCHED = 20
 # The approximate index for large galleries: IVFFlat over the 128-d cast of the
 # embedding (the column has no fixed dimension; Dlib and Facenet are 128-d), built
 # and rebuilt by services.search_index_build. Without it every gallery is searched
-# exactly. IVFFlat rather than HNSW: at a million faces HNSW needs an ef_search that
-# costs 15-25 ms for recall@1 0.985, IVFFlat answers in a third of that with 0.99+
-# (README, benchmark).
+# exactly. IVFFlat rather than HNSW: at a million faces HNSW needed ef_search 400 for
+# recall@1 0.995 (29 ms p95), IVFFlat with 20 probes 8 ms for the same (README, benchmark).
 SEARCH_INDEX = "gallery_faceembedding_ivfflat_128"
 SEARCH_INDEX_DIMENSIONS = 128
 # Lists are sized for about this many faces each; with RECOGNITION_IVFFLAT_PROBES
