@@ -144,15 +144,13 @@ def _sighting(*, frame, image, face, measured, embedding, recognized, candidates
 def frame_process(*, frame_id: int) -> Frame:
     """Recognize every face of a frame and store one sighting per face.
 
-    Safe to run twice (a redelivered task): a finished frame is left alone, and the
-    sightings of an interrupted attempt are replaced in the same transaction.
-    """
+    Safe to run twice (a redelivered task): a finished frame is left alone, and a
+    later attempt replaces whatever sightings an earlier one left."""
     frame = Frame.objects.select_related("organization", "camera").get(pk=frame_id)
     if frame.status in (Frame.Status.DONE, Frame.Status.FAILED):
         return frame
-    Frame.objects.filter(pk=frame.pk).update(
-        status=Frame.Status.PROCESSING, started_at=timezone.now(), attempts=frame.attempts + 1
-    )
+    frame.status, frame.started_at, frame.attempts = Frame.Status.PROCESSING, timezone.now(), frame.attempts + 1
+    frame.save(update_fields=["status", "started_at", "attempts"])
     organization = frame.organization
     timings = {}
     started = time.perf_counter()
@@ -204,17 +202,18 @@ def frame_process(*, frame_id: int) -> Frame:
     with transaction.atomic():
         # Two deliveries of the same frame may race (a re-queued frame whose first
         # worker was only slow): the row lock lets exactly one of them write.
-        if Frame.objects.select_for_update().get(pk=frame.pk).status == Frame.Status.DONE:
+        if Frame.objects.select_for_update().values_list("status", flat=True).get(pk=frame.pk) == Frame.Status.DONE:
             frame.refresh_from_db()
             return frame
-        Sighting.objects.filter(frame=frame).delete()
-        Sighting.objects.bulk_create(sightings)
-        sighting_services.sightings_group(organization=organization, sightings=sightings)
+        if frame.attempts > 1:
+            # The sightings are stored with the done status, so an interrupted attempt
+            # should have left none; a frame set back by hand may still hold some.
+            Sighting.objects.filter(frame=frame).delete()
+        sighting_services.sightings_record(organization=organization, sightings=sightings)
         lap("write")
-        Frame.objects.filter(pk=frame.pk).update(
-            status=Frame.Status.DONE, finished_at=timezone.now(), timings=timings, error_code="", error=""
-        )
-    frame.refresh_from_db()
+        frame.status, frame.finished_at, frame.timings = Frame.Status.DONE, timezone.now(), timings
+        frame.error_code = frame.error = ""
+        frame.save(update_fields=["status", "finished_at", "timings", "error_code", "error"])
     return frame
 
 

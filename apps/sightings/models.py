@@ -18,6 +18,9 @@ class Visit(TenantOwned):
     started_at = models.DateTimeField()
     ended_at = models.DateTimeField()
     frames = models.PositiveIntegerField(default=0)
+    # Its faces (a frame may hold two of one person); the weight of `confidence` when a
+    # new face is added without reading the others (services.visit_add).
+    sightings_count = models.PositiveIntegerField(default=0)
     # Mean similarity of its sightings: one doubtful frame among many good ones counts little.
     confidence = models.FloatField(default=0.0)
     best_sighting = models.ForeignKey("Sighting", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")

@@ -20,11 +20,23 @@ from apps.webhooks.services import event_publish
 PROMOTE_PHOTOS = 3
 
 
-def _lock(*key) -> None:
+def _lock(keys: list[str]) -> None:
     """Serialize writers of the same visit or stranger group until the transaction ends
-    (two workers may record faces of the same person at the same moment)."""
+    (two workers may record faces of the same person at the same moment). All of a
+    transaction's locks are taken in one statement, in one order, so that two frames
+    with the same people cannot deadlock."""
     with connection.cursor() as cursor:
-        cursor.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", [":".join(map(str, key))])
+        cursor.execute(
+            "SELECT pg_advisory_xact_lock(hashtext(key)) FROM unnest(%s::text[]) AS key", [sorted(set(keys))]
+        )
+
+
+def _visit_key(organization: Organization, sighting: Sighting) -> str:
+    return f"visit:{organization.pk}:{sighting.person_id}:{sighting.camera_id}"
+
+
+def _strangers_key(organization: Organization) -> str:
+    return f"strangers:{organization.pk}"
 
 
 def _unit(vector) -> np.ndarray:
@@ -36,20 +48,37 @@ def _unit(vector) -> np.ndarray:
 # --- Grouping: known faces into visits, unknown faces into stranger profiles.
 
 
-def sightings_group(*, organization: Organization, sightings: list[Sighting]) -> None:
-    """Called in the transaction that stores a frame's sightings. A visit that starts
-    and a stranger who appears are announced to the organization's webhooks."""
-    for sighting in sorted(sightings, key=lambda s: s.seen_at):
-        if sighting.person_id is not None:
-            visit, started = visit_assign(organization=organization, sighting=sighting)
-            if started:
-                event_publish(organization=organization, event=Event.VISIT_STARTED, data=visit_event(visit))
-        elif sighting.embedding is not None:
-            profile, appeared = stranger_assign(organization=organization, sighting=sighting)
-            if appeared:
-                event_publish(
-                    organization=organization, event=Event.STRANGER_SEEN, data=stranger_event(profile, sighting)
-                )
+def sightings_record(*, organization: Organization, sightings: list[Sighting]) -> None:
+    """Store a frame's new sightings, grouped: each known face into its visit, each
+    unknown face into its stranger profile. Called in the transaction that stores the
+    frame's result, for every frame, so it costs a fixed handful of queries: the faces
+    are grouped before they are inserted (they go in with their visit or profile), and
+    visits are brought up to date from the new faces alone (visit_add). A visit that
+    starts and a stranger who appears are announced to the organization's webhooks."""
+    known = sorted((s for s in sightings if s.person_id is not None), key=lambda s: s.seen_at)
+    unknown = sorted((s for s in sightings if s.person_id is None and s.embedding is not None), key=lambda s: s.seen_at)
+    keys = [_visit_key(organization, s) for s in known] + ([_strangers_key(organization)] if unknown else [])
+    if keys:
+        _lock(keys)
+    visits, started, appeared = {}, set(), []
+    for sighting in known:
+        visit, new = _visit_for(organization=organization, sighting=sighting)
+        visit = visits.setdefault(visit.pk, visit)  # two faces of one person in one frame: one visit
+        sighting.visit = visit
+        if new:
+            started.add(visit.pk)
+    for sighting in unknown:
+        profile, new = _stranger_for(organization=organization, sighting=sighting)
+        sighting.stranger = profile
+        if new:
+            appeared.append((profile, sighting))
+    Sighting.objects.bulk_create(sightings)
+    for visit in visits.values():
+        visit_add(visit=visit, sightings=[s for s in known if s.visit is visit])
+        if visit.pk in started:
+            event_publish(organization=organization, event=Event.VISIT_STARTED, data=visit_event(visit))
+    for profile, sighting in appeared:
+        event_publish(organization=organization, event=Event.STRANGER_SEEN, data=stranger_event(profile, sighting))
 
 
 def _media_url(file) -> str | None:
@@ -95,12 +124,17 @@ def stranger_event(profile: StrangerProfile, sighting: Sighting) -> dict:
     }
 
 
-def visit_assign(*, organization: Organization, sighting: Sighting) -> tuple[Visit, bool]:
-    """Put a known sighting into the visit of its person at its camera that it extends
-    (within the organization's gap on either side: frames may arrive out of order), or
-    start one (True: a new visit). A sighting that bridges two visits merges them."""
+# What grouping reads of a visit: whose and where it is, and the figures it keeps up to date.
+VISIT_KEYS = ["organization", "person", "camera"]
+VISIT_FIGURES = ["started_at", "ended_at", "frames", "sightings_count", "confidence", "best_sighting"]
+
+
+def _visit_for(*, organization: Organization, sighting: Sighting) -> tuple[Visit, bool]:
+    """The visit of the sighting's person at its camera that the sighting extends
+    (within the organization's gap on either side: frames may arrive out of order), or a
+    new empty one (True). A sighting that bridges two visits merges them. The caller
+    holds the group's lock."""
     gap = timedelta(seconds=organization.visit_gap_seconds)
-    _lock("visit", organization.pk, sighting.person_id, sighting.camera_id)
     nearby = list(
         Visit.objects.filter(
             organization=organization,
@@ -108,14 +142,12 @@ def visit_assign(*, organization: Organization, sighting: Sighting) -> tuple[Vis
             camera_id=sighting.camera_id,
             started_at__lte=sighting.seen_at + gap,
             ended_at__gte=sighting.seen_at - gap,
-        ).order_by("started_at")
+        )
+        .select_related("best_sighting")
+        .only(*VISIT_KEYS, *VISIT_FIGURES, "best_sighting__quality_score", "best_sighting__seen_at")
+        .order_by("started_at")
     )
-    if nearby:
-        visit = nearby[0]
-        for other in nearby[1:]:
-            Sighting.objects.filter(visit=other).update(visit=visit)
-            other.delete()
-    else:
+    if not nearby:
         visit = Visit.objects.create(
             organization=organization,
             person_id=sighting.person_id,
@@ -123,25 +155,66 @@ def visit_assign(*, organization: Organization, sighting: Sighting) -> tuple[Vis
             started_at=sighting.seen_at,
             ended_at=sighting.seen_at,
         )
+        return visit, True
+    visit = nearby[0]
+    if len(nearby) > 1:
+        for other in nearby[1:]:
+            Sighting.objects.filter(visit=other).update(visit=visit)
+            other.delete()
+        visit_refresh(visit=visit)
+    return visit, False
+
+
+def _better(sighting: Sighting, best: Sighting | None) -> bool:
+    """The visit's best face: the highest quality score, the earliest of equals."""
+    return best is None or (sighting.quality_score, best.seen_at) > (best.quality_score, sighting.seen_at)
+
+
+def visit_add(*, visit: Visit, sightings: list[Sighting]) -> Visit:
+    """Bring a visit up to date with new sightings of frames it had none of, without
+    reading its other sightings: the same figures visit_refresh computes from all of
+    them. Known faces always have a similarity (they have a nearest enrolled face)."""
+    for sighting in sightings:
+        count = visit.sightings_count
+        visit.confidence = (visit.confidence * count + sighting.similarity) / (count + 1)
+        visit.sightings_count = count + 1
+        visit.started_at = min(visit.started_at, sighting.seen_at)
+        visit.ended_at = max(visit.ended_at, sighting.seen_at)
+        if _better(sighting, visit.best_sighting):
+            visit.best_sighting = sighting
+    visit.frames += len({sighting.frame_id for sighting in sightings})
+    visit.save(update_fields=VISIT_FIGURES)
+    return visit
+
+
+def visit_assign(*, organization: Organization, sighting: Sighting) -> tuple[Visit, bool]:
+    """Put a stored known sighting (one a user corrected, or a promoted stranger's) into
+    its visit (True: a new visit), recomputed from all its sightings."""
+    _lock([_visit_key(organization, sighting)])
+    visit, new = _visit_for(organization=organization, sighting=sighting)
     Sighting.objects.filter(pk=sighting.pk).update(visit=visit)
     sighting.visit = visit
     visit_refresh(visit=visit)
-    return visit, not nearby
+    return visit, new
 
 
 def visit_refresh(*, visit: Visit) -> Visit | None:
     """Recompute a visit from its sightings; a visit left without any is deleted."""
     members = Sighting.objects.filter(visit=visit)
     stats = members.aggregate(
-        first=Min("seen_at"), last=Max("seen_at"), frames=Count("frame", distinct=True), confidence=Avg("similarity")
+        first=Min("seen_at"),
+        last=Max("seen_at"),
+        frames=Count("frame", distinct=True),
+        sightings=Count("pk"),
+        confidence=Avg("similarity"),
     )
     if not stats["frames"]:
         visit.delete()
         return None
     visit.started_at, visit.ended_at, visit.frames = stats["first"], stats["last"], stats["frames"]
-    visit.confidence = round(stats["confidence"] or 0.0, 4)
-    visit.best_sighting_id = members.order_by("-quality_score", "seen_at").values_list("pk", flat=True).first()
-    visit.save(update_fields=["started_at", "ended_at", "frames", "confidence", "best_sighting"])
+    visit.sightings_count, visit.confidence = stats["sightings"], stats["confidence"] or 0.0
+    visit.best_sighting = members.order_by("-quality_score", "seen_at").only("quality_score", "seen_at").first()
+    visit.save(update_fields=VISIT_FIGURES)
     return visit
 
 
@@ -154,14 +227,14 @@ def visit_rebuild(*, organization: Organization, visit: Visit) -> None:
         visit_assign(organization=organization, sighting=sighting)
 
 
-def stranger_assign(*, organization: Organization, sighting: Sighting) -> tuple[StrangerProfile, bool]:
-    """Put an unknown face into the stranger profile whose centroid is within the
+def _stranger_for(*, organization: Organization, sighting: Sighting) -> tuple[StrangerProfile, bool]:
+    """Add an unknown face to the stranger profile whose centroid is within the
     organization's threshold, or start a profile. Promoted profiles take no more faces
     (their person is enrolled now); dismissed ones do, so that they stay dismissed.
 
     Also says whether the stranger *appeared*: a new profile, or an open one not seen
-    for longer than the visit gap (what stranger.seen announces, once per appearance)."""
-    _lock("strangers", organization.pk)
+    for longer than the visit gap (what stranger.seen announces, once per appearance).
+    The caller holds the organization's strangers lock."""
     vector = _unit(sighting.embedding)
     nearest = (
         StrangerProfile.objects.filter(organization=organization, model_name=sighting.model_name)
@@ -180,19 +253,25 @@ def stranger_assign(*, organization: Organization, sighting: Sighting) -> tuple[
         profile.first_seen = min(profile.first_seen, sighting.seen_at)
         profile.last_seen = max(profile.last_seen, sighting.seen_at)
         profile.save(update_fields=["centroid", "sightings_count", "first_seen", "last_seen"])
-    else:
-        profile = StrangerProfile.objects.create(
-            organization=organization,
-            model_name=sighting.model_name,
-            centroid=vector,
-            sightings_count=1,
-            first_seen=sighting.seen_at,
-            last_seen=sighting.seen_at,
-        )
-        appeared = True
+        return profile, appeared
+    profile = StrangerProfile.objects.create(
+        organization=organization,
+        model_name=sighting.model_name,
+        centroid=vector,
+        sightings_count=1,
+        first_seen=sighting.seen_at,
+        last_seen=sighting.seen_at,
+    )
+    return profile, True
+
+
+def stranger_assign(*, organization: Organization, sighting: Sighting) -> StrangerProfile:
+    """Put a stored unknown sighting (one a user corrected to unknown) into a profile."""
+    _lock([_strangers_key(organization)])
+    profile, _ = _stranger_for(organization=organization, sighting=sighting)
     Sighting.objects.filter(pk=sighting.pk).update(stranger=profile)
     sighting.stranger = profile
-    return profile, appeared
+    return profile
 
 
 def stranger_refresh(*, profile: StrangerProfile) -> StrangerProfile | None:

@@ -38,7 +38,7 @@ def stranger(tenant) -> StrangerProfile:
 def tenants():
     a, b = make_tenant("rep-a", "Ann", "door-a"), make_tenant("rep-b", "Bob", "door-b", "img13.jpg")
     for tenant in (a, b):
-        services.sightings_group(organization=tenant.organization, sightings=[tenant.sighting])
+        services.visit_assign(organization=tenant.organization, sighting=tenant.sighting)
     return a, b
 
 

@@ -14,26 +14,34 @@ def record_sighting(
     """A frame at `at` with one face of `person` (None: unknown). `axis` picks the
     face's embedding: unknown faces with the same axis are the same stranger. `crop`
     names an existing media file to show as the face."""
+    return record_frame(organization, camera, at, [(person, similarity, quality, axis, crop)])[0]
+
+
+def record_frame(organization, camera, at, faces: list[tuple]) -> list[Sighting]:
+    """A frame at `at` with several faces, each (person, similarity, quality, axis, crop)."""
     frame = Frame.objects.create(
         organization=organization, camera=camera, captured_at=at, received_at=at, status=Frame.Status.DONE
     )
-    sighting = Sighting.objects.create(
-        organization=organization,
-        frame=frame,
-        camera=camera,
-        seen_at=at,
-        person=person,
-        similarity=similarity,
-        distance=0.01,
-        threshold=0.07,
-        model_name="Dlib",
-        box_x=0,
-        box_y=0,
-        box_w=100,
-        box_h=100,
-        quality_score=quality,
-        crop=crop,
-        embedding=np.eye(128, dtype=np.float32)[axis],
-    )
-    services.sightings_group(organization=organization, sightings=[sighting])
-    return sighting
+    sightings = [
+        Sighting(
+            organization=organization,
+            frame=frame,
+            camera=camera,
+            seen_at=at,
+            person=person,
+            similarity=similarity,
+            distance=0.01,
+            threshold=0.07,
+            model_name="Dlib",
+            box_x=0,
+            box_y=0,
+            box_w=100,
+            box_h=100,
+            quality_score=quality,
+            crop=crop,
+            embedding=np.eye(128, dtype=np.float32)[axis],
+        )
+        for person, similarity, quality, axis, crop in faces
+    ]
+    services.sightings_record(organization=organization, sightings=sightings)
+    return sightings

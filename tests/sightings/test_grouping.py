@@ -12,7 +12,7 @@ from apps.gallery.models import Person
 from apps.organizations.models import Camera
 from apps.sightings import services
 from apps.sightings.models import Correction, Sighting, StrangerProfile, Visit
-from tests.sightings.recorded import record_sighting
+from tests.sightings.recorded import record_frame, record_sighting
 
 pytestmark = pytest.mark.django_db
 
@@ -73,6 +73,25 @@ def test_a_late_frame_that_bridges_two_visits_merges_them(place):
     seen(organization, ann, door, 50)  # a buffered frame, sent late with its capture time
     visit = Visit.objects.get()
     assert (visit.frames, visit.started_at, visit.ended_at) == (3, T0, T0 + timedelta(seconds=100))
+
+
+def test_figures_kept_up_to_date_face_by_face_are_those_of_all_the_faces(place):
+    """visit_add updates a visit from a frame's new faces alone; visit_refresh
+    recomputes it from all of them. Out of order, with ties, a merge and a frame with
+    two faces of one person."""
+    organization, ann, _, door, _ = place
+    for seconds, similarity, quality in [(30, 0.7, 0.4), (0, 0.95, 0.6), (100, 0.8, 0.6), (10, 0.6, 0.2)]:
+        seen(organization, ann, door, seconds, similarity=similarity, quality=quality)
+    record_frame(organization, door, T0 + timedelta(seconds=20), [(ann, 0.5, 0.6, 0, ""), (ann, 0.85, 0.6, 0, "")])
+    seen(organization, ann, door, 65, similarity=0.9, quality=0.3)  # bridges 30 s and 100 s: one visit
+    kept = Visit.objects.get()
+    recomputed = services.visit_refresh(visit=Visit.objects.get())
+    figures = ["started_at", "ended_at", "frames", "sightings_count", "best_sighting_id"]
+    assert [getattr(kept, name) for name in figures] == [getattr(recomputed, name) for name in figures]
+    assert (kept.frames, kept.sightings_count) == (6, 7)
+    mean = (0.7 + 0.95 + 0.8 + 0.6 + 0.5 + 0.85 + 0.9) / 7
+    assert kept.confidence == pytest.approx(recomputed.confidence) == pytest.approx(mean)
+    assert kept.best_sighting.seen_at == T0  # quality 0.6 four times: the earliest
 
 
 def test_correcting_a_sighting_moves_it_and_regroups_the_visits(place, django_user_model):

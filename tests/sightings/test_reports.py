@@ -32,7 +32,7 @@ def tenants():
     for tenant in (a, b):
         tenant.sighting.embedding = np.eye(128, dtype=np.float32)[2]
         tenant.sighting.save(update_fields=["embedding"])
-        services.sightings_group(organization=tenant.organization, sightings=[tenant.sighting])
+        services.visit_assign(organization=tenant.organization, sighting=tenant.sighting)
     return a, b
 
 
@@ -181,8 +181,8 @@ def seed(organization, frame, sightings: int, visits: int) -> None:
         )
         cursor.execute(
             "INSERT INTO sightings_visit (organization_id, person_id, camera_id, started_at, ended_at, frames, "
-            "confidence, closed) SELECT %s, (%s::bigint[])[1 + i %% 20], (%s::bigint[])[1 + i %% 4], "
-            "now() - i * interval '1 minute', now() - i * interval '1 minute' + interval '20 seconds', 4, "
+            "sightings_count, confidence, closed) SELECT %s, (%s::bigint[])[1 + i %% 20], (%s::bigint[])[1 + i %% 4], "
+            "now() - i * interval '1 minute', now() - i * interval '1 minute' + interval '20 seconds', 4, 4, "
             "0.5 + (i %% 50) / 100.0, true FROM generate_series(1, %s) i",
             [organization.pk, people, cameras, visits],
         )
