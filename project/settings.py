@@ -197,6 +197,10 @@ SEARCH_INDEX_BUILD_MEMORY_MB = env_int("SEARCH_INDEX_BUILD_MEMORY_MB", 4096)
 RECOGNITION_TARGET_FAR = env_float("RECOGNITION_TARGET_FAR", 0.001)
 # A frame still 'processing' after this many seconds is considered lost and re-queued.
 RECOGNITION_STALE_FRAME_SECONDS = env_int("RECOGNITION_STALE_FRAME_SECONDS", 300)
+# How long a worker keeps a frame's result for the next frame's models to start before
+# storing it anyway (apps/recognition/recorder.py): 0 stores at once (lowest latency);
+# the default lets a busy worker store results while its models run.
+RECOGNITION_RECORDER_WAIT_SECONDS = env_float("RECOGNITION_RECORDER_WAIT_SECONDS", 0.02)
 
 # Throttle counters and idempotency need a cache every web process shares: the same Redis.
 # Default: the broker's Redis (database 1 of the embedded one, apart from the queues).

@@ -73,25 +73,24 @@ def database_url() -> str:
     return f"postgresql://{netloc}{host}:{db['PORT'] or 5432}/{db['NAME']}"
 
 
-@pytest.fixture(scope="session")
-def celery_worker(django_db_setup, django_db_blocker, celery_queue, deepface_home, media_root, tmp_path_factory):
-    """A real Celery worker process on the test database and the real broker."""
+def start_worker(queue: str, log: Path, **settings_env: str) -> subprocess.Popen:
+    """A real Celery worker process on the test database and the real broker, serving
+    `queue`; returns once it answers a ping."""
     from project.celery import app
 
-    with django_db_blocker.unblock():
-        env = {
-            **os.environ,
-            "DATABASE_URL": database_url(),
-            "CELERY_BROKER_URL": settings.CELERY_BROKER_URL,
-            "DEEPFACE_HOME": str(deepface_home),
-            "MEDIA_ROOT": str(media_root),
-            "RECOGNITION_STALE_FRAME_SECONDS": "300",
-            # Webhook retries in well under a second, and few of them.
-            "WEBHOOK_RETRY_BASE_SECONDS": "0.3",
-            "WEBHOOK_MAX_ATTEMPTS": "3",
-        }
-    log = tmp_path_factory.mktemp("worker") / "worker.log"
-    node = f"test-{celery_queue}@%h"
+    env = {
+        **os.environ,
+        "DATABASE_URL": database_url(),
+        "CELERY_BROKER_URL": settings.CELERY_BROKER_URL,
+        "DEEPFACE_HOME": str(settings.DEEPFACE_HOME),
+        "MEDIA_ROOT": str(settings.MEDIA_ROOT),
+        "RECOGNITION_STALE_FRAME_SECONDS": "300",
+        # Webhook retries in well under a second, and few of them.
+        "WEBHOOK_RETRY_BASE_SECONDS": "0.3",
+        "WEBHOOK_MAX_ATTEMPTS": "3",
+        **settings_env,
+    }
+    node = f"test-{queue}@%h"
     with open(log, "w") as out:
         process = subprocess.Popen(
             [
@@ -104,7 +103,7 @@ def celery_worker(django_db_setup, django_db_blocker, celery_queue, deepface_hom
                 "--pool=prefork",
                 "--concurrency=1",
                 "-Q",
-                celery_queue,
+                queue,
                 "-n",
                 node,
                 "--loglevel=INFO",
@@ -119,17 +118,28 @@ def celery_worker(django_db_setup, django_db_blocker, celery_queue, deepface_hom
         if process.poll() is not None:
             pytest.fail(f"celery worker exited with {process.returncode}:\n{log.read_text()[-3000:]}")
         replies = app.control.ping(timeout=0.5)
-        if any(name.startswith(f"test-{celery_queue}@") for reply in replies for name in reply):
-            break
+        if any(name.startswith(f"test-{queue}@") for reply in replies for name in reply):
+            return process
         if time.monotonic() > deadline:
             process.kill()
             pytest.fail(f"celery worker did not answer within 120 s:\n{log.read_text()[-3000:]}")
-    yield process
-    process.terminate()
+
+
+def stop_worker(process: subprocess.Popen) -> None:
+    process.terminate()  # a warm shutdown: the task at hand is finished first
     try:
         process.wait(timeout=30)
     except subprocess.TimeoutExpired:
         process.kill()
+
+
+@pytest.fixture(scope="session")
+def celery_worker(django_db_setup, django_db_blocker, celery_queue, isolated_files, tmp_path_factory):
+    log = tmp_path_factory.mktemp("worker") / "worker.log"
+    with django_db_blocker.unblock():
+        process = start_worker(celery_queue, log)
+    yield process
+    stop_worker(process)
     print(f"\ncelery worker log: {log}")
 
 

@@ -29,8 +29,7 @@ def test_benchmark_runs_at_a_tiny_size(tmp_path):
         "embed",
         "match",
         "write",
-        "task, outside stages",
-        "between tasks",
+        "between models",
     }
     assert report["pipeline"]["rounds"] == report["service"]["rounds"] == 2
     assert report["latency"]["p95_ms"] >= report["latency"]["p50_ms"] > 0

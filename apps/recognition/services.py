@@ -3,6 +3,7 @@
 import logging
 import time
 import uuid
+from dataclasses import dataclass
 from datetime import timedelta
 
 import numpy as np
@@ -17,7 +18,9 @@ from apps.recognition import selectors
 from apps.recognition.analyzers import analyzer_for, ensure_ready
 from apps.recognition.models import Calibration, Frame
 from apps.recognition.pipeline import calibration, match, quality
+from apps.recognition.pipeline.engine import DetectedFace
 from apps.recognition.pipeline.images import ImageRejected, decode_image, encode_jpeg
+from apps.recognition.recorder import IN_PLACE, Recorder
 from apps.sightings import services as sighting_services
 from apps.sightings.models import Correction, Sighting
 
@@ -141,63 +144,117 @@ def _sighting(*, frame, image, face, measured, embedding, recognized, candidates
     return sighting
 
 
-def frame_process(*, frame_id: int) -> Frame:
+class Laps:
+    """Milliseconds per stage, as a frame's `timings` records them."""
+
+    def __init__(self, timings: dict[str, float]):
+        self.timings = timings
+        self.started = time.perf_counter()
+
+    def __call__(self, stage: str) -> None:
+        now = time.perf_counter()
+        self.timings[stage] = round((now - self.started) * 1000, 1)
+        self.started = now
+
+
+@dataclass
+class FrameAnalysis:
+    """What the models found in a frame; obtained without the database."""
+
+    image: np.ndarray
+    faces: list[DetectedFace]
+    embeddings: np.ndarray
+    timings: dict[str, float]
+
+
+def frame_process(*, frame_id: int, recorder: Recorder | None = None) -> Frame:
     """Recognize every face of a frame and store one sighting per face.
+
+    The models' part runs here. The database writes (frame_start, frame_record,
+    frame_fail) go to the recorder: by default they run at once, in order; the worker's
+    recorder runs them on its own thread while the models go on with the next frame
+    (recognition.recorder).
 
     Safe to run twice (a redelivered task): a finished frame is left alone, and a
     later attempt replaces whatever sightings an earlier one left."""
+    recorder = recorder or IN_PLACE
     frame = Frame.objects.select_related("organization", "camera").get(pk=frame_id)
     if frame.status in (Frame.Status.DONE, Frame.Status.FAILED):
         return frame
-    frame.status, frame.started_at, frame.attempts = Frame.Status.PROCESSING, timezone.now(), frame.attempts + 1
-    frame.save(update_fields=["status", "started_at", "attempts"])
-    organization = frame.organization
-    timings = {}
-    started = time.perf_counter()
-
-    def lap(stage: str) -> None:
-        nonlocal started
-        now = time.perf_counter()
-        timings[stage] = round((now - started) * 1000, 1)
-        started = now
-
+    frame.started_at, frame.attempts = timezone.now(), frame.attempts + 1
+    recorder.submit(frame_start, frame=frame)
     try:
-        analyzer = analyzer_for(organization)
-        with frame.image.open("rb") as file:
-            image = image_decode(file.read())
-        lap("decode")
-        # Faces below the minimum size cannot be recognized reliably: not reported.
-        faces = [f for f in analyzer.detect(image) if min(f.box.w, f.box.h) >= settings.RECOGNITION_MIN_FACE_PX]
-        lap("detect")
-        embeddings = analyzer.embed(image, faces)
-        lap("embed")
-        decisions = match_faces(organization=organization, embeddings=embeddings)
-        lap("match")
+        analysis = frame_analyze(frame, models_running=recorder.models_running)
     except Exception as error:  # recorded on the frame: a client polling it must learn why
-        logger.exception("frame %s failed", frame.pk)
-        code = getattr(error, "code", "processing_failed")
-        Frame.objects.filter(pk=frame.pk).update(
-            status=Frame.Status.FAILED, finished_at=timezone.now(), error_code=code, error=str(error)[:2000]
-        )
-        frame.refresh_from_db()
+        recorder.submit(frame_fail, frame=frame, error=error)
         return frame
+    recorder.submit(frame_record, frame=frame, analysis=analysis)
+    return frame
 
+
+def frame_start(*, frame: Frame) -> None:
+    """Mark the frame processing (frames_requeue_stale looks at started_at), unless
+    another delivery finished it meanwhile."""
+    Frame.objects.filter(pk=frame.pk, status__in=[Frame.Status.QUEUED, Frame.Status.PROCESSING]).update(
+        status=Frame.Status.PROCESSING, started_at=frame.started_at, attempts=frame.attempts
+    )
+    frame.status = Frame.Status.PROCESSING
+
+
+def frame_analyze(frame: Frame, models_running) -> FrameAnalysis:
+    """Decode, detect and embed; `models_running()` is called as the detector starts."""
+    timings = {}
+    lap = Laps(timings)
+    analyzer = analyzer_for(frame.organization)
+    with frame.image.open("rb") as file:
+        image = image_decode(file.read())
+    lap("decode")
+    models_running()
+    # Faces below the minimum size cannot be recognized reliably: not reported.
+    faces = [f for f in analyzer.detect(image) if min(f.box.w, f.box.h) >= settings.RECOGNITION_MIN_FACE_PX]
+    lap("detect")
+    embeddings = analyzer.embed(image, faces)
+    lap("embed")
+    return FrameAnalysis(image=image, faces=faces, embeddings=embeddings, timings=timings)
+
+
+def frame_fail(*, frame: Frame, error: Exception) -> Frame:
+    logger.error("frame %s failed", frame.pk, exc_info=error)
+    code = getattr(error, "code", "processing_failed")
+    Frame.objects.filter(pk=frame.pk).update(
+        status=Frame.Status.FAILED, finished_at=timezone.now(), error_code=code, error=str(error)[:2000]
+    )
+    frame.refresh_from_db()
+    return frame
+
+
+def frame_record(*, frame: Frame, analysis: FrameAnalysis) -> Frame:
+    """Match the analysed faces and store their sightings with the frame's done status."""
+    organization = frame.organization
+    lap = Laps(analysis.timings)
+    try:
+        decisions = match_faces(organization=organization, embeddings=analysis.embeddings)
+    except Exception as error:
+        return frame_fail(frame=frame, error=error)
+    lap("match")
     threshold = organization.threshold
     person_ids = {c.person_id for _, candidates in decisions for c in candidates}
     names = dict(Person.objects.filter(pk__in=person_ids).values_list("pk", "name"))
     sightings = [
         _sighting(
             frame=frame,
-            image=image,
+            image=analysis.image,
             face=face,
-            measured=quality.measure(image, face),
+            measured=quality.measure(analysis.image, face),
             embedding=embedding,
             recognized=recognized,
             candidates=candidates,
             names=names,
             threshold=threshold,
         )
-        for face, embedding, (recognized, candidates) in zip(faces, embeddings, decisions, strict=True)
+        for face, embedding, (recognized, candidates) in zip(
+            analysis.faces, analysis.embeddings, decisions, strict=True
+        )
     ]
     with transaction.atomic():
         # Two deliveries of the same frame may race (a re-queued frame whose first
@@ -211,7 +268,7 @@ def frame_process(*, frame_id: int) -> Frame:
             Sighting.objects.filter(frame=frame).delete()
         sighting_services.sightings_record(organization=organization, sightings=sightings)
         lap("write")
-        frame.status, frame.finished_at, frame.timings = Frame.Status.DONE, timezone.now(), timings
+        frame.status, frame.finished_at, frame.timings = Frame.Status.DONE, timezone.now(), analysis.timings
         frame.error_code = frame.error = ""
         frame.save(update_fields=["status", "finished_at", "timings", "error_code", "error"])
     return frame

@@ -1,18 +1,23 @@
 import logging
 
 from celery import shared_task
-from celery.signals import worker_process_init, worker_ready
+from celery.signals import worker_process_init, worker_process_shutdown, worker_ready
+from django.conf import settings
 
 from apps.recognition import services
 from apps.recognition.analyzers import preload
+from apps.recognition.recorder import Recorder
 
 logger = logging.getLogger(__name__)
+
+# Stores each frame's result while the models go on with the next one (recorder.py).
+recorder = Recorder(wait_for_models=settings.RECOGNITION_RECORDER_WAIT_SECONDS)
 
 
 @shared_task(acks_late=True, autoretry_for=(ConnectionError,), retry_backoff=True, max_retries=5)
 def process_frame(frame_id: int, organization_id: int | None = None) -> None:
     # organization_id: the tenant context the task runs in (project/celery.py).
-    services.frame_process(frame_id=frame_id)
+    services.frame_process(frame_id=frame_id, recorder=recorder)
 
 
 @shared_task(ignore_result=False, acks_late=False)
@@ -37,6 +42,12 @@ def maintain_search_index() -> dict:
 def load_models(**kwargs) -> None:
     # Each pool process loads its models before it takes a task.
     logger.info("models loaded: %s", ", ".join(preload()) or "none ready")
+
+
+@worker_process_shutdown.connect
+def flush_recorder(**kwargs) -> None:
+    # A pool process that stops normally (warm shutdown, recycling) stores what waits.
+    recorder.flush()
 
 
 @worker_ready.connect

@@ -598,7 +598,8 @@ def test_a_missing_file_or_a_refused_key_exits_with_1(tmp_path, peer):
     )
     assert missing.returncode == 1 and "no such video file" in missing.stderr
 
-    video = write_video(tmp_path / "door.avi", ["img4.jpg"], seconds_each=0.5)
+    # One frame sampled (2 per second of a 0.2 s video): no second frame can race the 401.
+    video = write_video(tmp_path / "door.avi", ["img4.jpg"], seconds_each=0.2)
     peer.script.append((401, {"error": {"code": "authentication_failed", "message": "Invalid API key."}}, {}))
     refused = subprocess.run(client_command(video, peer.url, "wrong"), capture_output=True, text=True, timeout=60)
     assert refused.returncode == 1, refused.stderr

@@ -1,0 +1,106 @@
+"""The worker's recorder: a thread that stores each frame's result (matching, crops and
+the database writes: services.frame_start, frame_record, frame_fail) while the models
+go on with the next frame.
+
+A frame spends most of its time in dlib's detector, which releases the GIL; the
+recorder's Python and PostgreSQL's work then run beside it on another core instead of
+between frames, so that a worker goes at its models' pace (README, "Speed, measured").
+
+A result is stored once the models have started on the next frame (models_running),
+or after `wait_for_models` seconds (RECOGNITION_RECORDER_WAIT_SECONDS) when no frame
+follows: until then the model thread
+hands over to the next frame (Celery, a round trip, decoding), Python work that the
+recorder's own would slow down.
+
+At most `backlog` results wait: submit blocks behind them, so the models never run far
+ahead of the database. The frame's task returns, and its message is acknowledged, before
+its result is stored. A worker killed in between leaves the frame `processing`, and
+frames_requeue_stale queues it again after RECOGNITION_STALE_FRAME_SECONDS; a worker
+that stops normally stores what waits first (tasks.flush_recorder)."""
+
+import itertools
+import logging
+import queue
+import threading
+from contextlib import nullcontext
+
+from django.db import close_old_connections
+
+from apps.core.tenancy import current_organization_id, tenant_context
+
+logger = logging.getLogger(__name__)
+
+
+class Recorder:
+    def __init__(self, *, wait_for_models: float, backlog: int = 2):
+        self._jobs = queue.Queue(maxsize=backlog)
+        self._thread: threading.Thread | None = None
+        self._starting = threading.Lock()
+        self._models_running = threading.Event()
+        self._wait_for_models = wait_for_models
+
+    def submit(self, function, /, **kwargs) -> None:
+        """Run function(**kwargs) on the recorder's thread, in the caller's tenant context."""
+        self._ensure_thread()
+        self._models_running.clear()
+        self._jobs.put((function, kwargs, current_organization_id()))
+
+    def models_running(self) -> None:
+        """The model thread has started on a frame's detection, which leaves the
+        interpreter free (dlib's detector and TensorFlow release the GIL)."""
+        self._models_running.set()
+
+    def flush(self) -> None:
+        """Store everything submitted now (no frame follows), and wait until it is."""
+        if self._thread is not None:
+            self._models_running.set()
+            self._jobs.join()
+
+    def _ensure_thread(self) -> None:
+        # Started by the first submit, in the process that uses it: a worker's pool
+        # processes are forked, and threads do not survive a fork.
+        with self._starting:
+            if self._thread is None or not self._thread.is_alive():
+                self._thread = threading.Thread(target=self._run, name="recorder", daemon=True)
+                self._thread.start()
+
+    def _run(self) -> None:
+        while True:
+            batch = [self._jobs.get()]
+            self._models_running.wait(self._wait_for_models)
+            while True:  # and what has come meanwhile
+                try:
+                    batch.append(self._jobs.get_nowait())
+                except queue.Empty:
+                    break
+            try:
+                self._run_batch(batch)
+            except Exception:  # the database is away: the frames stay `processing`, to be queued again
+                logger.exception("the recorder could not store %s results", len(batch))
+            finally:
+                for _ in batch:
+                    self._jobs.task_done()
+
+    def _run_batch(self, batch: list) -> None:
+        # What Django does around a request: drop a connection that broke or aged.
+        close_old_connections()
+        for organization_id, jobs in itertools.groupby(batch, key=lambda job: job[2]):
+            with nullcontext() if organization_id is None else tenant_context(organization_id):
+                for function, kwargs, _ in jobs:
+                    try:
+                        function(**kwargs)
+                    except Exception:  # its frame stays `processing`, to be queued again
+                        logger.exception("the recorder failed to run %s", getattr(function, "__name__", function))
+
+
+class InPlace:
+    """Runs each job at once, in the caller's thread (frame_process outside a worker)."""
+
+    def submit(self, function, /, **kwargs) -> None:
+        function(**kwargs)
+
+    def models_running(self) -> None:
+        pass
+
+
+IN_PLACE = InPlace()
