@@ -344,8 +344,8 @@ def wait_done(frame_ids: list[int], timeout: float) -> None:
 def service_round(service: Service, session, frames: list[bytes]) -> dict:
     """POST every frame at once and time until the last result. Per frame, the stages the
     worker recorded, and the model thread's time outside them: from the end of one
-    frame's models to the start of the next frame (marking it started, handing the result
-    to the recorder, Celery's hand-over; frames are waiting, so it is pure overhead).
+    frame's models to the start of the next frame (handing the result to the recorder,
+    Celery's hand-over, loading the frame; frames are waiting, so it is pure overhead).
     Match and write run on the worker's recorder thread, beside the next frame's models."""
     from apps.recognition.models import Frame
 
@@ -869,9 +869,9 @@ def markdown(report: dict) -> str:
         "",
         "Stages as each side timed them. The service's worker runs decode, detect and embed on its "
         "model thread, and match and write on its recorder thread beside the next frame's models; "
-        f"*{BETWEEN}* is the model thread's time outside its stages (marking the frame started, handing "
-        "the result to the recorder, Celery's hand-over to the next task). *critical path*: the stages "
-        "a frame waits for on each side.",
+        f"*{BETWEEN}* is the model thread's time outside its stages (handing the result to the recorder, "
+        "Celery's hand-over to the next task, loading that frame). *critical path*: the stages a frame "
+        "waits for on each side.",
         "",
         "| | " + " | ".join(columns) + " | critical path |",
         "|---|" + "---|" * (len(columns) + 1),
