@@ -73,9 +73,9 @@ def database_url() -> str:
     return f"postgresql://{netloc}{host}:{db['PORT'] or 5432}/{db['NAME']}"
 
 
-def start_worker(queue: str, log: Path, **settings_env: str) -> subprocess.Popen:
+def start_worker(queue: str, log: Path, pool: str = "prefork", **settings_env: str) -> subprocess.Popen:
     """A real Celery worker process on the test database and the real broker, serving
-    `queue`; returns once it answers a ping."""
+    `queue` with one process of `pool`; returns once it answers a ping."""
     from project.celery import app
 
     env = {
@@ -100,7 +100,7 @@ def start_worker(queue: str, log: Path, **settings_env: str) -> subprocess.Popen
                 "-A",
                 "project",
                 "worker",
-                "--pool=prefork",
+                f"--pool={pool}",
                 "--concurrency=1",
                 "-Q",
                 queue,

@@ -1,7 +1,7 @@
 import logging
 
 from celery import shared_task
-from celery.signals import worker_process_init, worker_process_shutdown, worker_ready
+from celery.signals import worker_process_init, worker_process_shutdown, worker_ready, worker_shutdown
 from django.conf import settings
 
 from apps.recognition import services
@@ -45,8 +45,10 @@ def load_models(**kwargs) -> None:
 
 
 @worker_process_shutdown.connect
+@worker_shutdown.connect
 def flush_recorder(**kwargs) -> None:
-    # A pool process that stops normally (warm shutdown, recycling) stores what waits.
+    # A pool process that stops normally (warm shutdown, recycling) stores what waits;
+    # so does a worker whose tasks run in its main process (the solo pool).
     recorder.flush()
 
 

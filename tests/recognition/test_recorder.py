@@ -82,14 +82,15 @@ def test_flush_stores_what_waits_at_once():
 
 
 @pytest.mark.django_db(transaction=True)
-def test_a_worker_that_stops_stores_the_results_it_holds(celery_queue, make_org, tmp_path):
+@pytest.mark.parametrize("pool", ["prefork", "solo"])
+def test_a_worker_that_stops_stores_the_results_it_holds(pool, celery_queue, make_org, tmp_path):
     """A worker's last result waits for a next frame that does not come (30 s here); a
     warm shutdown stores it before the process exits."""
     from project.celery import app
 
-    organization, _, _ = make_org("stopping")
-    queue = f"{celery_queue}-stopping"
-    worker = start_worker(queue, tmp_path / "worker.log", RECOGNITION_RECORDER_WAIT_SECONDS="30")
+    organization, _, _ = make_org(f"stopping-{pool}")
+    queue = f"{celery_queue}-stopping-{pool}"
+    worker = start_worker(queue, tmp_path / "worker.log", pool, RECOGNITION_RECORDER_WAIT_SECONDS="30")
     app.conf.task_default_queue = queue
     try:
         frame = services.frame_create(organization=organization, data=photo_bytes("img20.jpg"))
