@@ -1,0 +1,48 @@
+"""POST /frames/?wait= waits for its frame's announcement, not for the next poll."""
+
+import threading
+import time
+
+import pytest
+from django.db import connection
+from django.utils import timezone
+
+from apps.recognition import services
+from apps.recognition.models import Frame
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize("outcome", [Frame.Status.DONE, Frame.Status.FAILED])
+def test_a_waiting_request_wakes_when_its_frame_finishes(outcome, org_a, monkeypatch):
+    # Without the announcement the waiter would only look again after a minute.
+    monkeypatch.setattr(services, "FRAME_WAIT_RECHECK_SECONDS", 60)
+    listening = threading.Event()
+    select = services.select.select
+
+    def watched_select(*args):
+        listening.set()
+        return select(*args)
+
+    monkeypatch.setattr(services.select, "select", watched_select)
+    now = timezone.now()
+    frame = Frame.objects.create(organization=org_a[0], captured_at=now, received_at=now)
+    other = Frame.objects.create(organization=org_a[0], captured_at=now, received_at=now)
+    waited = {}
+
+    def request() -> None:
+        try:
+            waited["frame"] = services.frame_wait(frame=Frame.objects.get(pk=frame.pk), timeout=30)
+        finally:
+            connection.close()
+
+    waiter = threading.Thread(target=request)
+    waiter.start()
+    assert listening.wait(10)
+    Frame.objects.filter(pk=other.pk).update(status=Frame.Status.DONE)  # someone else's frame: keeps waiting
+    time.sleep(0.3)
+    assert "frame" not in waited
+    finished = time.monotonic()
+    Frame.objects.filter(pk=frame.pk).update(status=outcome, finished_at=timezone.now())
+    waiter.join(30)
+    assert waited["frame"].status == outcome
+    assert time.monotonic() - finished < 10  # woken, well before its next look
