@@ -8,9 +8,8 @@ between frames, so that a worker goes at its models' pace (README, "Speed, measu
 
 A result is stored once the models have started on the next frame (models_running),
 or after `wait_for_models` seconds (RECOGNITION_RECORDER_WAIT_SECONDS) when no frame
-follows: until then the model thread
-hands over to the next frame (Celery, a round trip, decoding), Python work that the
-recorder's own would slow down.
+follows: until then the model thread hands over to the next frame (Celery, a round
+trip, decoding), Python work that the recorder's own would slow down.
 
 At most `backlog` results wait: submit blocks behind them, so the models never run far
 ahead of the database. The frame's task returns, and its message is acknowledged, before
