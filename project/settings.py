@@ -167,6 +167,7 @@ PUBLIC_BASE_URL = os.environ.get("PUBLIC_BASE_URL", "http://127.0.0.1:8000").rst
 
 # --- Recognition --------------------------------------------------------------------
 # DeepFace looks for weights in $DEEPFACE_HOME/.deepface/weights.
+VAR_DIR = embedded.VAR_DIR
 DEEPFACE_HOME = Path(os.environ.get("DEEPFACE_HOME", embedded.VAR_DIR / "deepface"))
 os.environ["DEEPFACE_HOME"] = str(DEEPFACE_HOME)
 RECOGNITION_DEFAULT_MODEL = os.environ.get("RECOGNITION_DEFAULT_MODEL", "Facenet")
@@ -193,8 +194,11 @@ RECOGNITION_EXACT_SEARCH_MAX_ROWS = env_int("RECOGNITION_EXACT_SEARCH_MAX_ROWS",
 RECOGNITION_IVFFLAT_PROBES = env_int("RECOGNITION_IVFFLAT_PROBES", 20)
 # Memory the search index build may take (MB); a larger gallery gets fewer, longer lists.
 SEARCH_INDEX_BUILD_MEMORY_MB = env_int("SEARCH_INDEX_BUILD_MEMORY_MB", 4096)
-# False-accept rate that `calibrate` recommends a threshold for.
-RECOGNITION_TARGET_FAR = env_float("RECOGNITION_TARGET_FAR", 0.001)
+# Share of strangers an organization accepts being called someone (its target FPIR,
+# unless it sets its own): the threshold is derived from it for the gallery's size.
+RECOGNITION_TARGET_FPIR = env_float("RECOGNITION_TARGET_FPIR", 0.01)
+# People with fewer enrolled photos are flagged as weakly enrolled (README: K = 1 vs 3).
+RECOGNITION_RECOMMENDED_PHOTOS = env_int("RECOGNITION_RECOMMENDED_PHOTOS", 3)
 # A frame still 'processing' after this many seconds is considered lost and re-queued.
 RECOGNITION_STALE_FRAME_SECONDS = env_int("RECOGNITION_STALE_FRAME_SECONDS", 300)
 # How long a worker keeps a frame's result for the next frame's models to start before

@@ -8,6 +8,7 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from apps.core.errors import ImageTooLarge
+from apps.gallery import selectors as gallery_selectors
 from apps.gallery.models import FaceImage, Person
 from apps.organizations.models import Camera
 from apps.sightings.models import Sighting
@@ -79,11 +80,23 @@ class PersonSearchSerializer(serializers.Serializer):
 
 
 class PersonSerializer(serializers.ModelSerializer):
+    enrolled_photos = serializers.SerializerMethodField(help_text="Photos that passed enrollment")
+    enrollment_strength = serializers.SerializerMethodField(
+        help_text="none, weak (fewer enrolled photos than recommended: more of the person's sightings are missed) "
+        "or strong"
+    )
+
     class Meta:
         model = Person
-        fields = ["id", "name", "external_id", "created_at"]
+        fields = ["id", "name", "external_id", "created_at", "enrolled_photos", "enrollment_strength"]
         read_only_fields = ["id", "created_at"]
         extra_kwargs = {"external_id": {"required": False}}
+
+    def get_enrolled_photos(self, person) -> int:
+        return gallery_selectors.enrolled_photos(person)
+
+    def get_enrollment_strength(self, person) -> str:
+        return gallery_selectors.enrollment_strength(gallery_selectors.enrolled_photos(person))
 
 
 class CameraSerializer(serializers.ModelSerializer):

@@ -1,4 +1,5 @@
 from django import forms
+from django.conf import settings
 from django.contrib import admin, messages
 from django.db.models import Count
 from django.shortcuts import redirect
@@ -8,7 +9,7 @@ from django.utils.html import format_html, format_html_join
 
 from apps.core.admin_base import TenantAdmin, TenantInline, is_platform
 from apps.core.errors import ServiceError
-from apps.gallery import services
+from apps.gallery import selectors, services
 from apps.gallery.models import FaceImage, GalleryImport, Person
 
 
@@ -67,19 +68,32 @@ class ImportForm(forms.Form):
 @admin.register(Person)
 class PersonAdmin(TenantAdmin):
     form = PersonForm
-    list_display = ["name", "external_id", "photos_count", "embeddings_count", "created_at"]
+    list_display = ["name", "external_id", "photos_count", "embeddings_count", "enrollment", "created_at"]
     search_fields = ["name", "external_id"]
     inlines = [FaceImageInline]
     actions = ["re_embed"]
     change_list_template = "admin/gallery/person/change_list.html"
 
     def get_queryset(self, request):
-        return (
+        return selectors.with_enrolled_photos(
             super()
             .get_queryset(request)
             .annotate(
                 photo_total=Count("face_images", distinct=True), embedding_total=Count("embeddings", distinct=True)
             )
+        )
+
+    @admin.display(description="enrollment", ordering="enrolled_photos")
+    def enrollment(self, person):
+        count = selectors.enrolled_photos(person)
+        strength = selectors.enrollment_strength(count)
+        if strength == "strong":
+            return f"strong ({count} photos)"
+        return format_html(
+            '<strong style="color: #b45309">{}</strong> ({} enrolled; {} recommended)',
+            strength,
+            count,
+            settings.RECOGNITION_RECOMMENDED_PHOTOS,
         )
 
     @admin.display(description="photos", ordering="photo_total")

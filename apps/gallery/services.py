@@ -12,7 +12,7 @@ from apps.gallery import selectors
 from apps.gallery.models import FaceEmbedding, FaceImage, GalleryImport, Person
 from apps.recognition.analyzers import analyzer_for, ensure_ready
 from apps.recognition.pipeline import quality
-from apps.recognition.services import image_decode, quality_policy
+from apps.recognition.services import calibration_schedule, image_decode, quality_policy
 from apps.sightings.models import Sighting
 
 logger = logging.getLogger(__name__)
@@ -45,10 +45,12 @@ def person_delete(*, person: Person, user=None, api_key=None) -> None:
         detail={"photos": person.face_images.count(), "sightings": Sighting.objects.filter(person=person).count()},
     )
     person.delete()
+    calibration_schedule(organization_id=person.organization_id)
 
 
 def face_image_delete(*, face_image: FaceImage) -> None:
     face_image.delete()  # its embeddings go with it, and its file after the commit
+    calibration_schedule(organization_id=face_image.organization_id)
 
 
 def face_image_add(*, person: Person, data: bytes) -> FaceImage:
@@ -181,6 +183,7 @@ def face_image_enroll(*, face_image_id: int) -> FaceImage:
         face_image.quality = measured.as_dict()
         face_image.processed_at = timezone.now()
         face_image.save(update_fields=["status", "reason", "detail", "warnings", "quality", "processed_at"])
+    calibration_schedule(organization_id=organization.pk)
     return face_image
 
 

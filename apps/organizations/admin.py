@@ -1,13 +1,13 @@
 from django import forms
 from django.contrib import admin, messages
-from django.utils.html import format_html
+from django.utils.html import format_html, format_html_join
 
 from apps.core.admin_base import TenantAdmin, TenantInline, is_platform
 from apps.core.errors import ServiceError
 from apps.organizations import services
 from apps.organizations.models import ApiKey, Camera, Membership, Organization
 from apps.recognition.models import Calibration
-from apps.recognition.services import calibration_run
+from apps.recognition.services import calibration_run, calibration_schedule
 
 
 class CalibrationInline(TenantInline, admin.TabularInline):
@@ -17,16 +17,20 @@ class CalibrationInline(TenantInline, admin.TabularInline):
     fields = [
         "created_at",
         "model_name",
+        "target_fpir",
         "threshold",
-        "target_far",
-        "far",
-        "frr",
-        "genuine_pairs",
-        "impostor_pairs",
-        "applied",
+        "people",
+        "photos",
+        "source",
+        "expected_fpir",
+        "expected_fnir",
     ]
     readonly_fields = fields
     max_num = 0
+
+
+def _percent(value) -> str:
+    return "unknown" if value is None else f"{100 * value:.2f} %"
 
 
 @admin.register(Organization)
@@ -41,6 +45,8 @@ class OrganizationAdmin(TenantAdmin):
         "slug",
         "recognition_model",
         "detector",
+        "target_fpir",
+        "threshold_in_use",
         "match_thresholds",
         "match_margin",
         "sighting_retention_days",
@@ -49,20 +55,23 @@ class OrganizationAdmin(TenantAdmin):
         "calibration_plot",
     ]
     inlines = [CalibrationInline]
-    actions = ["calibrate_and_apply"]
+    actions = ["calibrate_now"]
 
     def get_queryset(self, request):
         queryset = Organization.objects.all()
         return queryset if is_platform(request) else queryset.filter(pk=request.organization.pk)
 
     def get_readonly_fields(self, request, obj=None):
-        return ["calibration_plot"] if is_platform(request) else ["slug", "calibration_plot"]
+        shown = ["threshold_in_use", "calibration_plot"]
+        return shown if is_platform(request) else ["slug", *shown]
 
     def get_exclude(self, request, obj=None):
         return []
 
     def save_model(self, request, obj, form, change):
         admin.ModelAdmin.save_model(self, request, obj, form, change)
+        if change and {"target_fpir", "recognition_model"} & set(form.changed_data):
+            calibration_schedule(organization_id=obj.pk)
 
     def has_add_permission(self, request, *args):
         return is_platform(request)
@@ -70,40 +79,73 @@ class OrganizationAdmin(TenantAdmin):
     def has_delete_permission(self, request, obj=None):
         return is_platform(request)
 
-    @admin.display(description="threshold")
+    @admin.display(description="threshold in use")
     def threshold_in_use(self, organization):
-        return f"{organization.threshold:.4f}"
+        model = organization.recognition_model
+        source = organization.threshold_source_for(model)
+        text = f"{organization.threshold:.4f} ({model}, "
+        if source == "explicit":
+            calibrated = organization.calibrated_thresholds.get(model)
+            text += "explicit: overrides the target FPIR" + (
+                f"; calibrated would be {calibrated:.4f})" if calibrated is not None else ")"
+            )
+        elif source == "calibrated":
+            text += f"calibrated for target FPIR {organization.fpir_target:g})"
+        else:
+            text += "the model's default: not calibrated yet)"
+        return text
 
-    @admin.display(description="latest calibration")
+    @admin.display(description="what to expect")
     def calibration_plot(self, organization):
         latest = Calibration.objects.filter(organization=organization).first()
         if latest is None:
-            return "None yet: run the 'Calibrate' action or `python manage.py calibrate <slug>`."
-        frr = "n/a" if latest.frr is None else f"{latest.frr:.4f}"
+            return "Not calibrated yet: it runs in the background once people are enrolled (or use 'Calibrate now')."
+        growth = latest.summary.get("growth", [])
+        rows = format_html_join(
+            "",
+            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+            (
+                (
+                    f"{row['people']:,}" + (" (today)" if row["people"] == latest.people else ""),
+                    f"{row['photos']:,}",
+                    _percent(row["fpir_at_threshold"]),
+                    f"{row['threshold_for_target']:.4f}",
+                    _percent(row["fnir"]),
+                )
+                for row in growth
+            ),
+        )
         return format_html(
-            "<div>{}: recommended {} for FAR {} (measured FAR {}, FRR {}).</div>"
-            '<img src="{}" style="max-width: 900px" alt="calibration plot">',
+            "<p>{}: threshold {} for target FPIR {} with {} people ({} photos; impostor tail from the {}). "
+            "Expected today: {} of strangers accepted as someone, {} of enrolled people's new photos missed.</p>"
+            "<table><tr><th>people</th><th>photos</th><th>strangers accepted at today's threshold</th>"
+            "<th>threshold for the target</th><th>enrolled people missed at it</th></tr>{}</table>"
+            '<img src="{}" style="max-width: 1000px" alt="calibration plot: impostor distances and DET curves">',
             latest.created_at.strftime("%Y-%m-%d %H:%M"),
             f"{latest.threshold:.4f}",
-            latest.target_far,
-            f"{latest.far:.4f}",
-            frr,
+            f"{latest.target_fpir:g}",
+            latest.people,
+            latest.photos,
+            latest.source,
+            _percent(latest.expected_fpir),
+            _percent(latest.expected_fnir),
+            rows,
             latest.plot.url,
         )
 
-    @admin.action(description="Calibrate the threshold from enrolled photos and apply it")
-    def calibrate_and_apply(self, request, queryset):
+    @admin.action(description="Calibrate the threshold for the target FPIR now")
+    def calibrate_now(self, request, queryset):
         for organization in queryset:
             try:
-                record = calibration_run(organization=organization, apply=True)
+                record = calibration_run(organization=organization)
             except ServiceError as error:
                 self.message_user(request, f"{organization}: {error.message}", messages.WARNING)
                 continue
             self.message_user(
                 request,
-                f"{organization}: threshold for {record.model_name} set to {record.threshold:.4f} "
-                f"(target FAR {record.target_far}, {record.genuine_pairs} genuine and "
-                f"{record.impostor_pairs} impostor pairs).",
+                f"{organization}: threshold for {record.model_name} calibrated to {record.threshold:.4f} "
+                f"(target FPIR {record.target_fpir:g}, {record.people} people, {record.photos} photos; "
+                f"expected FPIR {_percent(record.expected_fpir)}, FNIR {_percent(record.expected_fnir)}).",
                 messages.SUCCESS,
             )
 

@@ -13,8 +13,13 @@ class Organization(models.Model):
     slug = models.SlugField(max_length=64, unique=True)
     recognition_model = models.CharField(max_length=32, choices=MODEL_CHOICES)
     detector = models.CharField(max_length=32, choices=DETECTOR_CHOICES)
-    # Cosine-distance thresholds per model, {"Dlib": 0.068}, set by calibration or by
-    # hand; a model without one uses its built-in default.
+    # The share of strangers the organization accepts being called someone (FPIR);
+    # empty: RECOGNITION_TARGET_FPIR. The threshold is derived from it for the gallery.
+    target_fpir = models.FloatField(null=True, blank=True)
+    # Thresholds per model derived from the target for today's gallery, {"Dlib": 0.061},
+    # written by the background calibration (recognition.services.calibration_run).
+    calibrated_thresholds = models.JSONField(default=dict, blank=True, editable=False)
+    # Explicit cosine-distance thresholds per model, set by hand: they override the target.
     match_thresholds = models.JSONField(default=dict, blank=True)
     # Empty: RECOGNITION_MATCH_MARGIN.
     match_margin = models.FloatField(null=True, blank=True)
@@ -30,12 +35,24 @@ class Organization(models.Model):
         return self.name
 
     def threshold_for(self, model_name: str) -> float:
-        value = self.match_thresholds.get(model_name)
-        return float(value) if value is not None else catalog.model_spec(model_name).default_threshold
+        for source in (self.match_thresholds, self.calibrated_thresholds):
+            if source.get(model_name) is not None:
+                return float(source[model_name])
+        return catalog.model_spec(model_name).default_threshold
+
+    def threshold_source_for(self, model_name: str) -> str:
+        """explicit (set by hand, overriding the target), calibrated or default."""
+        if self.match_thresholds.get(model_name) is not None:
+            return "explicit"
+        return "calibrated" if self.calibrated_thresholds.get(model_name) is not None else "default"
 
     @property
     def threshold(self) -> float:
         return self.threshold_for(self.recognition_model)
+
+    @property
+    def fpir_target(self) -> float:
+        return settings.RECOGNITION_TARGET_FPIR if self.target_fpir is None else self.target_fpir
 
     @property
     def margin(self) -> float:

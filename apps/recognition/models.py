@@ -41,19 +41,23 @@ def calibration_plot_path(instance, filename: str) -> str:
 
 
 class Calibration(TenantOwned):
-    """A threshold recommended from an organization's own enrolled photos."""
+    """A threshold derived from an organization's target FPIR and its gallery
+    (pipeline.calibration.calibrate_gallery), with the error rates to expect."""
 
     model_name = models.CharField(max_length=32)
-    target_far = models.FloatField()
+    target_fpir = models.FloatField()
     threshold = models.FloatField()
-    genuine_pairs = models.PositiveIntegerField()
-    impostor_pairs = models.PositiveIntegerField()
-    # Error rates measured on the organization's photos at the recommended threshold.
-    far = models.FloatField()
-    frr = models.FloatField(null=True, blank=True)
+    people = models.PositiveIntegerField()
+    photos = models.PositiveIntegerField()
+    impostor_pairs = models.PositiveBigIntegerField()
+    # Where the impostor tail came from: "reference" or "gallery and reference".
+    source = models.CharField(max_length=32)
+    # Expected at the threshold: strangers accepted, enrolled people missed (None: unknown).
+    expected_fpir = models.FloatField()
+    expected_fnir = models.FloatField(null=True, blank=True)
+    # growth (expected rates as the gallery grows), corrections counted.
     summary = models.JSONField(default=dict)
     plot = models.ImageField(upload_to=calibration_plot_path)
-    applied = models.BooleanField(default=False)
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:

@@ -19,7 +19,7 @@ from apps.gallery.models import FaceEmbedding, Person
 from apps.recognition import selectors
 from apps.recognition.analyzers import analyzer_for, ensure_ready
 from apps.recognition.models import Calibration, Frame
-from apps.recognition.pipeline import calibration, match, quality
+from apps.recognition.pipeline import calibration, catalog, match, quality
 from apps.recognition.pipeline.engine import DetectedFace
 from apps.recognition.pipeline.images import ImageRejected, decode_image, encode_jpeg
 from apps.recognition.recorder import IN_PLACE, Recorder
@@ -337,56 +337,100 @@ def frames_requeue_stale() -> int:
     return count
 
 
-def calibration_run(*, organization, target_far: float | None = None, apply: bool = False) -> Calibration:
-    """Recommend a threshold for the organization's model from its own enrolled photos,
-    store the result with its plot, and make it the organization's threshold if asked."""
-    target_far = settings.RECOGNITION_TARGET_FAR if target_far is None else target_far
-    if not 0 < target_far < 0.5:
-        raise ServiceError("The target false-accept rate must be between 0 and 0.5.", field="target_far")
+def calibration_run(*, organization, target_fpir: float | None = None) -> Calibration:
+    """Derive the threshold for the organization's target FPIR from its gallery (and
+    the model's reference distances), store it with the rates to expect and a plot,
+    and use it from now on (unless an explicit threshold overrides it)."""
+    target_fpir = organization.fpir_target if target_fpir is None else target_fpir
+    if not 0 < target_fpir < 0.5:
+        raise ServiceError("The target FPIR must be between 0 and 0.5.", field="target_fpir")
     model_name = organization.recognition_model
+    reference = catalog.model_spec(model_name).reference
+    if reference is None:
+        raise ServiceError(
+            f"Model {model_name} has no reference distances yet; its default threshold stays in use.",
+            code="not_enough_data",
+        )
     rows = list(
         FaceEmbedding.objects.filter(organization=organization, model_name=model_name).values_list(
             "person_id", "embedding"
         )
     )
-    labels = [person for person, _ in rows]
-    if len(set(labels)) < 2:
-        raise ServiceError(
-            f"Calibration needs enrolled photos of at least two people for model {model_name}.",
-            code="not_enough_data",
-        )
+    owners = np.array([person for person, _ in rows], dtype=np.int64)
+    vectors = np.stack([np.asarray(v, dtype=np.float32) for _, v in rows]) if rows else np.zeros((0, 1), np.float32)
     corrections = list(
         Correction.objects.filter(
             organization=organization, from_person__isnull=False, sighting__model_name=model_name
         ).values_list("from_person_id", "sighting__embedding")
     )
-    result = calibration.calibrate(
-        np.stack([np.asarray(v) for _, v in rows]),
-        labels,
-        target_far,
-        corrected=np.stack([np.asarray(v) for _, v in corrections]) if corrections else None,
-        corrected_labels=[person for person, _ in corrections],
+    corrected = calibration.correction_distances(
+        vectors, owners, [np.asarray(v, dtype=np.float32) for _, v in corrections], [p for p, _ in corrections]
+    )
+    result = calibration.calibrate_gallery(
+        vectors, owners, target_fpir=target_fpir, reference=reference, corrected=corrected
     )
     record = Calibration(
         organization=organization,
         model_name=model_name,
-        target_far=target_far,
+        target_fpir=target_fpir,
         threshold=result.threshold,
-        genuine_pairs=len(result.genuine),
-        impostor_pairs=len(result.impostor),
-        far=result.far,
-        frr=result.frr,
-        summary={**result.summary(), "corrections": len(corrections)},
-        applied=apply,
+        people=result.people,
+        photos=result.photos,
+        impostor_pairs=result.impostor_pairs,
+        source=result.source,
+        expected_fpir=result.expected_fpir,
+        expected_fnir=result.expected_fnir,
+        summary={**result.summary(), "corrections": len(corrected)},
     )
-    title = f"{organization.name}: {model_name}, {len(set(labels))} people, {len(labels)} photos"
+    title = f"{organization.name}: {model_name}, target FPIR {target_fpir:g}"
     with transaction.atomic():
         record.plot.save(f"{uuid.uuid4().hex}.png", ContentFile(calibration.plot_png(result, title)), save=False)
         record.save()
-        if apply:
-            organization.match_thresholds = {**organization.match_thresholds, model_name: round(result.threshold, 6)}
-            organization.save(update_fields=["match_thresholds"])
+        # Only this field is written: an admin saving the settings page meanwhile keeps theirs.
+        organization.calibrated_thresholds = {
+            **organization.calibrated_thresholds,
+            model_name: round(result.threshold, 6),
+        }
+        type(organization).objects.filter(pk=organization.pk).update(
+            calibrated_thresholds=organization.calibrated_thresholds
+        )
     return record
+
+
+# Enrollments and removals within this many seconds share one calibration.
+CALIBRATION_DELAY_SECONDS = 5
+
+
+def calibration_schedule(*, organization_id: int) -> None:
+    """Calibrate again in the background after the gallery changed, once for a burst
+    of changes (a bulk import enrolls hundreds of photos): a task is queued only when
+    none is already waiting."""
+    from django.core.cache import cache
+
+    from apps.recognition.tasks import calibrate_organization as calibration_task
+
+    def queue():
+        if cache.add(f"calibration-queued:{organization_id}", 1, timeout=CALIBRATION_DELAY_SECONDS + 60):
+            calibration_task.apply_async(
+                kwargs={"organization_id": organization_id}, countdown=CALIBRATION_DELAY_SECONDS
+            )
+
+    transaction.on_commit(queue)
+
+
+def calibration_scheduled_run(*, organization_id: int):
+    """The background calibration: lets the next change queue another, then runs."""
+    from django.core.cache import cache
+
+    from apps.organizations.models import Organization
+
+    cache.delete(f"calibration-queued:{organization_id}")
+    organization = Organization.objects.get(pk=organization_id)
+    try:
+        return calibration_run(organization=organization)
+    except ServiceError as error:
+        logger.info("calibration of organization %s skipped: %s", organization_id, error.message)
+        return None
 
 
 # --- The search index -----------------------------------------------------------------

@@ -29,6 +29,13 @@ def analyze_image(model_name: str, detector: str, image_base64: str) -> list[dic
 
 
 @shared_task
+def calibrate_organization(organization_id: int) -> float | None:
+    # Runs in the organization's tenant context (project/celery.py).
+    record = services.calibration_scheduled_run(organization_id=organization_id)
+    return record.threshold if record else None
+
+
+@shared_task
 def requeue_stale_frames() -> int:
     return services.frames_requeue_stale()
 

@@ -1,111 +1,243 @@
-"""Thresholds from an organization's own photos: genuine distances (two photos of the
-same person) against impostor distances (photos of two different people)."""
+"""A threshold that keeps a promise at the organization's gallery size.
 
-from dataclasses import dataclass
-from itertools import combinations
-from statistics import NormalDist
+An organization states the share of strangers it accepts being called someone (the
+target FPIR). A stranger is compared with every enrolled photo, so what matters is
+the lower tail of the impostor distances: if a stranger's face is at most `t` from
+one enrolled photo of someone else with probability F(t), then among M enrolled
+photos it is accepted with probability about
+
+    FPIR(t) = 1 - (1 - F(t))^M,
+
+and the threshold for a target FPIR is F's quantile at 1 - (1 - FPIR)^(1/M): the
+larger the gallery, the deeper in the tail (1 % at 1,000 photos is F's 1e-5 quantile).
+Photos of one person are alike, so they count for less than M independent ones:
+the formula errs towards calling a face a stranger.
+
+F's tail comes from the gallery itself (every enrolled photo against the photos of
+everyone else, as a stranger would be) as deep as the gallery's pairs can tell, and
+below that from the model's reference tail (catalog, measured on lfw-dev by
+`evaluate_faces --reference`), shifted to meet the gallery's own tail. A small
+gallery uses the reference alone.
+"""
+
+from dataclasses import dataclass, field
 
 import numpy as np
 
+# The gallery's own tail is read only where at least this many impostor pairs lie below.
+MIN_TAIL_PAIRS = 25
+# Impostor distances kept from a gallery (its lowest); the rest only count.
+KEPT_DISTANCES = 200_000
+# Galleries with more photos are calibrated on a (seeded) sample of this many.
+MAX_CALIBRATION_PHOTOS = 20_000
+# People counts for which the expected error rates are reported (the growth curve).
+GROWTH_PEOPLE = (10, 100, 1_000, 10_000)
+
 
 @dataclass(frozen=True)
-class Calibration:
-    threshold: float
-    target_far: float
-    genuine: np.ndarray
-    impostor: np.ndarray
-    far: float  # measured on these photos at the threshold
-    frr: float | None  # None when no person has two photos
+class ScoreReference:
+    """A model's distances on lfw-dev, kept in code as a few numbers.
 
-    def summary(self) -> dict:
-        def stats(values: np.ndarray) -> dict:
-            if not len(values):
-                return {"count": 0}
-            return {
-                "count": int(len(values)),
-                "min": float(values.min()),
-                "mean": float(values.mean()),
-                "max": float(values.max()),
-                "std": float(values.std()),
-            }
+    `impostor`: (p, distance) — a share p of (face, enrolled photo of someone else)
+    pairs are at most `distance` apart. `misses`: enrolled photos per person ->
+    (distance, FNIR) — the share of an enrolled person's new photos farther than
+    `distance` from their nearest enrolled photo."""
 
-        return {
-            "threshold": self.threshold,
-            "target_far": self.target_far,
-            "far": self.far,
-            "frr": self.frr,
-            "genuine": stats(self.genuine),
-            "impostor": stats(self.impostor),
-        }
+    impostor: tuple[tuple[float, float], ...]
+    misses: dict[int, tuple[tuple[float, float], ...]]
+    source: str = ""
+
+    def expected_fnir(self, threshold: float, photos_per_person: float) -> float | None:
+        if not self.misses:
+            return None
+        counts = sorted(self.misses)
+        k = min(counts, key=lambda c: abs(c - photos_per_person))
+        distances, rates = zip(*self.misses[k], strict=True)
+        return float(np.interp(threshold, distances, rates))
+
+
+def normalized(vectors: np.ndarray) -> np.ndarray:
+    vectors = np.asarray(vectors, dtype=np.float32)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return vectors / np.linalg.norm(vectors, axis=1, keepdims=True)
 
 
 def cosine_distances(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    a = a / np.linalg.norm(a, axis=1, keepdims=True)
-    b = b / np.linalg.norm(b, axis=1, keepdims=True)
-    return 1.0 - a @ b.T
+    return 1.0 - normalized(a) @ normalized(b).T
 
 
-def distance_distributions(embeddings: np.ndarray, labels: list) -> tuple[np.ndarray, np.ndarray]:
-    distances = cosine_distances(embeddings, embeddings)
-    genuine, impostor = [], []
-    for i, j in combinations(range(len(labels)), 2):
-        (genuine if labels[i] == labels[j] else impostor).append(distances[i, j])
-    return np.asarray(genuine, dtype=np.float64), np.asarray(impostor, dtype=np.float64)
+def impostor_distances(vectors: np.ndarray, owners: np.ndarray, keep: int = KEPT_DISTANCES) -> tuple[np.ndarray, int]:
+    """(the lowest `keep` distances between photos of different people, sorted; how many
+    such pairs there are). Computed in blocks, so a large gallery fits in memory."""
+    vectors, owners = normalized(vectors), np.asarray(owners)
+    lowest, pairs = np.zeros(0, dtype=np.float32), 0
+    block = max(1, 2_000_000 // max(1, len(vectors)))
+    for start in range(0, len(vectors), block):
+        rows = slice(start, start + block)
+        distances = 1.0 - vectors[rows] @ vectors[start:].T  # each pair once: columns from `start`
+        index = np.arange(start, min(start + block, len(vectors)))
+        upper = index[:, None] < np.arange(start, len(vectors))[None, :]
+        values = distances[upper & (owners[rows][:, None] != owners[start:][None, :])]
+        pairs += len(values)
+        lowest = np.concatenate([lowest, values])
+        if len(lowest) > keep:
+            lowest = np.partition(lowest, keep)[:keep]
+    return np.sort(lowest), pairs
 
 
-def recommend_threshold(impostor: np.ndarray, target_far: float) -> float:
-    """The threshold at which about `target_far` of impostor pairs would be accepted.
-
-    A gallery gives a few hundred impostor pairs, too few to read a 0.1 % quantile off
-    directly, so the tail is extrapolated from a normal fit of the impostor distances;
-    the result is never above the observed quantile, so it errs toward calling a face
-    a stranger.
-    """
-    if len(impostor) < 2:
-        raise ValueError("Calibration needs photos of at least two different people.")
-    fitted = float(impostor.mean() + NormalDist().inv_cdf(target_far) * impostor.std())
-    observed = float(np.quantile(impostor, target_far))
-    return max(0.0, min(fitted, observed))
-
-
-def correction_distances(
-    embeddings: np.ndarray, labels: list, corrected: np.ndarray, corrected_labels: list
-) -> np.ndarray:
-    """Impostor distances that users found: each corrected face to the nearest photo of
-    the person it had wrongly been matched to (the hardest impostors there are)."""
-    if not len(corrected):
-        return np.zeros(0)
-    distances = cosine_distances(corrected, embeddings)
-    same = np.asarray(corrected_labels)[:, None] == np.asarray(labels)[None, :]
+def correction_distances(vectors: np.ndarray, owners, corrected, corrected_owners) -> np.ndarray:
+    """Impostor distances that users found: each face corrected away from a person, to
+    that person's nearest photo (the hardest impostors there are)."""
+    if not len(corrected) or not len(vectors):
+        return np.zeros(0, dtype=np.float32)
+    distances = cosine_distances(np.stack(corrected), vectors)
+    same = np.asarray(corrected_owners)[:, None] == np.asarray(owners)[None, :]
     nearest = np.where(same, distances, np.inf).min(axis=1)
-    return nearest[np.isfinite(nearest)]
+    return nearest[np.isfinite(nearest)].astype(np.float32)
 
 
-def calibrate(
-    embeddings: np.ndarray,
-    labels: list,
-    target_far: float,
+class ImpostorTail:
+    """F (the per-photo impostor distance CDF) in its lower tail, and its inverse."""
+
+    GRID = np.logspace(-10, np.log10(0.5), 400)
+
+    def __init__(self, reference: ScoreReference, lowest: np.ndarray | None = None, pairs: int = 0):
+        self.reference = reference
+        self.lowest = np.zeros(0) if lowest is None else np.asarray(lowest, dtype=np.float64)
+        self.pairs = pairs
+        ref_p, ref_d = (np.array(v, dtype=np.float64) for v in zip(*reference.impostor, strict=True))
+        self._ref_log_p, self._ref_d = np.log10(ref_p), ref_d
+        # The gallery's own tail is trusted from this probability up.
+        self.p_gallery = MIN_TAIL_PAIRS / pairs if pairs else float("inf")
+        # Too few pairs to read even the reference's shallowest point: the reference alone.
+        self.uses_gallery = bool(len(self.lowest)) and self.p_gallery <= ref_p.max()
+        self.shift = 0.0
+        if self.uses_gallery:
+            self.shift = self._gallery_quantile(self.p_gallery) - self._reference_quantile(self.p_gallery)
+        self._grid_d = np.maximum.accumulate(np.array([self.quantile(p) for p in self.GRID]))
+
+    @property
+    def source(self) -> str:
+        return "gallery and reference" if self.uses_gallery else "reference"
+
+    def _reference_quantile(self, p: float) -> float:
+        log_p = np.log10(p)
+        x, y = self._ref_log_p, self._ref_d
+        if log_p < x[0]:  # deeper than measured: extend the first segment's slope
+            return float(y[0] + (log_p - x[0]) * (y[1] - y[0]) / (x[1] - x[0]))
+        return float(np.interp(log_p, x, y))
+
+    def _gallery_quantile(self, p: float) -> float:
+        index = min(len(self.lowest) - 1, int(np.floor(p * self.pairs)))
+        return float(self.lowest[index])
+
+    def quantile(self, p: float) -> float:
+        """The distance below which a share p of impostor pairs lie."""
+        if self.uses_gallery and p >= self.p_gallery and np.floor(p * self.pairs) < len(self.lowest):
+            return max(0.0, self._gallery_quantile(p))
+        return max(0.0, self._reference_quantile(p) + self.shift)
+
+    def cdf(self, distance: float) -> float:
+        return float(10 ** np.interp(distance, self._grid_d, np.log10(self.GRID), left=-10, right=np.log10(0.5)))
+
+
+def fpir_expected(tail: ImpostorTail, threshold: float, photos: int) -> float:
+    return float(1.0 - (1.0 - tail.cdf(threshold)) ** max(1, photos))
+
+
+def threshold_for_fpir(tail: ImpostorTail, target_fpir: float, photos: int) -> float:
+    return tail.quantile(1.0 - (1.0 - target_fpir) ** (1.0 / max(1, photos)))
+
+
+@dataclass(frozen=True)
+class GalleryCalibration:
+    threshold: float
+    target_fpir: float
+    people: int
+    photos: int
+    impostor_pairs: int
+    source: str  # "reference" or "gallery and reference"
+    expected_fpir: float
+    expected_fnir: float | None
+    # One row per gallery size: {"people", "photos", "fpir_at_threshold", "threshold_for_target", "fnir"}.
+    growth: list[dict] = field(default_factory=list)
+    lowest_impostor: np.ndarray = field(default_factory=lambda: np.zeros(0), repr=False)
+    tail: ImpostorTail | None = field(default=None, repr=False)
+
+    def summary(self) -> dict:
+        return {
+            "threshold": self.threshold,
+            "target_fpir": self.target_fpir,
+            "people": self.people,
+            "photos": self.photos,
+            "impostor_pairs": self.impostor_pairs,
+            "source": self.source,
+            "expected_fpir": self.expected_fpir,
+            "expected_fnir": self.expected_fnir,
+            "growth": self.growth,
+        }
+
+
+def calibrate_gallery(
+    vectors: np.ndarray,
+    owners,
+    *,
+    target_fpir: float,
+    reference: ScoreReference,
     corrected: np.ndarray | None = None,
-    corrected_labels: list | None = None,
-) -> Calibration:
-    """`corrected` (with `corrected_labels`, the person each face is NOT) adds the
-    faces of users' corrections to the impostor pairs."""
-    genuine, impostor = distance_distributions(embeddings, labels)
+) -> GalleryCalibration:
+    """The threshold at which about `target_fpir` of strangers would be accepted by this
+    gallery. `corrected`: distances from faces users corrected away from a person to
+    that person's nearest photo — impostors the gallery alone would not show."""
+    if not 0 < target_fpir < 0.5:
+        raise ValueError("The target FPIR must be between 0 and 0.5.")
+    owners = np.asarray(owners)
+    vectors = np.asarray(vectors, dtype=np.float32).reshape(len(owners), -1)
+    photos, people = len(owners), len(set(owners.tolist()))
+    sample_vectors, sample_owners = vectors, owners
+    if photos > MAX_CALIBRATION_PHOTOS:
+        chosen = np.random.default_rng(0).choice(photos, MAX_CALIBRATION_PHOTOS, replace=False)
+        sample_vectors, sample_owners = vectors[chosen], owners[chosen]
+    lowest, pairs = impostor_distances(sample_vectors, sample_owners) if people > 1 else (np.zeros(0), 0)
     if corrected is not None and len(corrected):
-        impostor = np.concatenate([impostor, correction_distances(embeddings, labels, corrected, corrected_labels)])
-    threshold = recommend_threshold(impostor, target_far)
-    return Calibration(
+        lowest, pairs = (
+            np.sort(np.concatenate([lowest, np.asarray(corrected, dtype=np.float32)])),
+            pairs + len(corrected),
+        )
+    tail = ImpostorTail(reference, lowest, pairs)
+    threshold = threshold_for_fpir(tail, target_fpir, photos)
+    per_person = photos / people if people else 1.0
+    growth = []
+    for size in sorted({people, *GROWTH_PEOPLE} - {0}):
+        grown = round(size * per_person)
+        needed = threshold_for_fpir(tail, target_fpir, grown)
+        growth.append(
+            {
+                "people": size,
+                "photos": grown,
+                "fpir_at_threshold": fpir_expected(tail, threshold, grown),
+                "threshold_for_target": needed,
+                "fnir": reference.expected_fnir(needed, per_person),
+            }
+        )
+    return GalleryCalibration(
         threshold=threshold,
-        target_far=target_far,
-        genuine=genuine,
-        impostor=impostor,
-        far=float((impostor <= threshold).mean()),
-        frr=float((genuine > threshold).mean()) if len(genuine) else None,
+        target_fpir=target_fpir,
+        people=people,
+        photos=photos,
+        impostor_pairs=pairs,
+        source=tail.source,
+        expected_fpir=fpir_expected(tail, threshold, photos),
+        expected_fnir=reference.expected_fnir(threshold, per_person),
+        growth=growth,
+        lowest_impostor=lowest,
+        tail=tail,
     )
 
 
-def plot_png(result: Calibration, title: str) -> bytes:
-    """Both distance distributions, and FAR / FRR as the threshold moves."""
+def plot_png(result: GalleryCalibration, title: str) -> bytes:
+    """Left: the gallery's lowest impostor distances and the threshold. Right: the DET
+    curve to expect (FNIR against FPIR, log scales) at today's size and after growth."""
     import io
 
     import matplotlib
@@ -113,30 +245,67 @@ def plot_png(result: Calibration, title: str) -> bytes:
     matplotlib.use("Agg")
     from matplotlib.figure import Figure
 
-    figure = Figure(figsize=(9, 4), dpi=100)
+    figure = Figure(figsize=(10, 4), dpi=100)
     left, right = figure.subplots(1, 2)
-    top = max(result.impostor.max(), result.genuine.max() if len(result.genuine) else 0, result.threshold) * 1.1
-    bins = np.linspace(0, top, 40)
-    if len(result.genuine):
-        left.hist(result.genuine, bins=bins, alpha=0.6, label=f"genuine ({len(result.genuine)})", color="tab:green")
-    left.hist(result.impostor, bins=bins, alpha=0.6, label=f"impostor ({len(result.impostor)})", color="tab:red")
-    left.axvline(result.threshold, color="black", linestyle="--", label=f"threshold {result.threshold:.3f}")
+    if len(result.lowest_impostor):
+        shown = result.lowest_impostor[: max(50, len(result.lowest_impostor) // 10)]
+        left.hist(shown, bins=40, color="tab:red", alpha=0.6, label=f"closest impostor pairs ({len(shown)})")
+    left.axvline(result.threshold, color="black", linestyle="--", label=f"threshold {result.threshold:.4f}")
     left.set_xlabel("cosine distance")
     left.set_ylabel("pairs")
-    left.legend()
-    left.set_title("distances")
+    left.set_title(f"{result.people} people, {result.photos} photos ({result.source})", fontsize=9)
+    left.legend(fontsize=8)
 
-    grid = np.linspace(0, top, 200)
-    right.plot(grid, [(result.impostor <= t).mean() for t in grid], label="FAR", color="tab:red")
-    if len(result.genuine):
-        right.plot(grid, [(result.genuine > t).mean() for t in grid], label="FRR", color="tab:green")
-    right.axvline(result.threshold, color="black", linestyle="--")
-    right.set_xlabel("threshold")
-    right.set_ylabel("rate")
-    right.legend()
-    right.set_title(f"target FAR {result.target_far:g}")
-    figure.suptitle(title)
+    tail, reference = result.tail, result.tail.reference if result.tail else None
+    per_person = result.photos / result.people if result.people else 1.0
+    if tail is not None and reference.misses:
+        grid = np.linspace(0.3 * result.threshold, 2.0 * result.threshold, 200)
+        for row in result.growth:
+            if row["people"] not in {result.people, 10 * result.people, 100 * result.people} and row["people"] not in (
+                1_000,
+                10_000,
+            ):
+                continue
+            fpir = [fpir_expected(tail, t, row["photos"]) for t in grid]
+            fnir = [reference.expected_fnir(t, per_person) for t in grid]
+            right.plot(fpir, fnir, label=f"{row['people']:,} people")
+        right.plot([result.expected_fpir], [result.expected_fnir or 0], "ko", label=f"today at {result.threshold:.4f}")
+        right.set_xscale("log")
+        right.set_yscale("log")
+        right.set_xlim(1e-4, 1)
+        right.grid(True, which="both", alpha=0.3)
+        right.legend(fontsize=8)
+    right.set_xlabel("FPIR (strangers accepted)")
+    right.set_ylabel("FNIR (enrolled people missed)")
+    right.set_title(f"expected, target FPIR {result.target_fpir:g}", fontsize=9)
+    figure.suptitle(title, fontsize=10)
     figure.tight_layout()
     buffer = io.BytesIO()
     figure.savefig(buffer, format="png")
     return buffer.getvalue()
+
+
+def reference_from(
+    vectors: np.ndarray,
+    owners,
+    misses: dict[int, tuple[np.ndarray, np.ndarray]],
+    *,
+    source: str,
+) -> ScoreReference:
+    """Measure a model's reference: the impostor tail over every pair of photos of
+    different people, and (per photos enrolled) the miss rate of mated probes as the
+    threshold moves. `misses`: K -> (mated probes' distances to their person, probes
+    without a face counted as inf)."""
+    owners = np.asarray(owners)
+    lowest, pairs = impostor_distances(vectors, owners, keep=2_000_000)
+    points = []
+    for p in (1e-7, 3e-7, 1e-6, 3e-6, 1e-5, 3e-5, 1e-4, 3e-4, 1e-3, 3e-3, 1e-2, 3e-2, 1e-1, 0.2, 0.5):
+        index = int(np.floor(p * pairs))
+        if index < len(lowest) and index >= 3:  # at least a few pairs below
+            points.append((p, round(float(lowest[index]), 5)))
+    curves = {}
+    for k, distances in misses.items():
+        distances = np.asarray(distances)
+        grid = np.quantile(distances[np.isfinite(distances)], np.linspace(0.02, 0.98, 25))
+        curves[k] = tuple((round(float(t), 5), round(float((distances > t).mean()), 5)) for t in grid)
+    return ScoreReference(impostor=tuple(points), misses=curves, source=source)

@@ -4,6 +4,8 @@ alignment and the default decision threshold."""
 from dataclasses import dataclass
 from pathlib import Path
 
+from apps.recognition.pipeline.calibration import ScoreReference
+
 
 @dataclass(frozen=True)
 class ModelSpec:
@@ -16,6 +18,9 @@ class ModelSpec:
     # "deepface": DeepFace's eye-line rotation and crop, resized to the model input.
     alignment: str
     normalization: str = "base"
+    # Distances measured on lfw-dev: the impostor tail that calibrates the threshold for
+    # a gallery (calibration.py). None: the default threshold is used as it is.
+    reference: ScoreReference | None = None
 
 
 ALIGNMENTS = ("dlib_chip", "deepface")

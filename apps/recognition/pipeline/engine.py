@@ -127,14 +127,18 @@ class FaceAnalyzer:
             )
         return faces
 
-    def embed(self, image: np.ndarray, faces: list[DetectedFace]) -> np.ndarray:
-        """Embed every face of one image in a single model call; (n, dimensions)."""
+    def embed(self, image: np.ndarray, faces: list[DetectedFace], *, mirror: bool = False) -> np.ndarray:
+        """Embed every face of one image in a single model call; (n, dimensions).
+        `mirror` embeds the aligned faces flipped left to right (evaluate_faces measures
+        whether averaging both helps)."""
         if not faces:
             return np.zeros((0, self.spec.dimensions), dtype=np.float32)
         if self.alignment == "dlib_chip":
             batch = np.stack([self._dlib_chip(image, face) for face in faces])
         else:
             batch = np.concatenate([self._deepface_crop(image, face) for face in faces])
+        if mirror:
+            batch = np.ascontiguousarray(batch[:, :, ::-1])
         vectors = np.asarray(self._model.forward(batch), dtype=np.float32)
         return vectors.reshape(len(faces), self.spec.dimensions)
 

@@ -1,22 +1,27 @@
-"""Accuracy of the pipeline on any folder of labelled photos: verification on pairs,
-open-set identification, and strangers (identities left out of the gallery).
+"""Accuracy the way the field measures it, on any folder of labelled photos.
 
-Uses the service's own analyzer and decision code (match.best_per_person, match.decide),
-with exact distances in NumPy instead of pgvector."""
+- Verification, LFW View-2 protocol: 10-fold accuracy, the threshold chosen on nine
+  folds and tested on the tenth; TAR at a fixed FAR.
+- Open-set identification, NIST FRVT 1:N style: the first K photos of every person
+  who has more than K are enrolled; their other photos are mated probes; every photo
+  of the people not enrolled is a non-mated probe (a stranger). FNIR at a stated FPIR,
+  the DET curve, closed-set rank-1, and the product's own operating point.
+
+Scores are cosine distances computed in NumPy; decisions use the service's rule
+(match.decide: threshold and margin). Pure: no Django, no database.
+"""
 
 import csv
-from collections import defaultdict
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
-from apps.recognition.pipeline import match
-from apps.recognition.pipeline.calibration import cosine_distances
-from apps.recognition.pipeline.engine import FaceAnalyzer
-from apps.recognition.pipeline.images import decode_image
+from apps.recognition.pipeline import calibration
+from apps.recognition.pipeline.calibration import normalized
 
 STRATEGIES = ("nearest", "centroid", "knn2")
+FPIR_POINTS = (0.01, 0.001)
 
 
 @dataclass(frozen=True)
@@ -25,97 +30,401 @@ class Photo:
     identity: str
 
 
+@dataclass(frozen=True)
+class Pair:
+    x: Path
+    y: Path
+    same: bool
+    fold: int | None
+
+
 def read_labels(labels_csv: Path) -> list[Photo]:
     folder = labels_csv.parent
     with open(labels_csv, newline="") as file:
         return [Photo(folder / row["file"], row["identity"]) for row in csv.DictReader(file)]
 
 
-def read_pairs(pairs_csv: Path) -> list[tuple[Path, Path, bool]]:
+def read_pairs(pairs_csv: Path) -> list[Pair]:
     folder = pairs_csv.parent
     with open(pairs_csv, newline="") as file:
         return [
-            (folder / row["file_x"], folder / row["file_y"], row["Decision"].strip().lower() in {"yes", "1", "true"})
+            Pair(
+                folder / row["file_x"],
+                folder / row["file_y"],
+                row["Decision"].strip().lower() in {"yes", "1", "true"},
+                int(row["fold"]) if row.get("fold") not in (None, "") else None,
+            )
             for row in csv.DictReader(file)
         ]
 
 
-def embed_largest_faces(analyzer: FaceAnalyzer, paths, max_pixels: int = 100_000_000) -> dict[Path, np.ndarray]:
-    """The embedding of each photo's largest face; photos without a face are left out."""
-    embeddings = {}
-    for path in sorted(set(paths)):
-        image = decode_image(path.read_bytes(), max_bytes=1 << 31, max_pixels=max_pixels)
-        faces = analyzer.detect(image)
-        if faces:
-            face = max(faces, key=lambda f: f.box.w * f.box.h)
-            embeddings[path] = analyzer.embed(image, [face])[0]
-    return embeddings
+def pick_face(faces: list, image_size: tuple[int, int] | None, rule: str) -> int | None:
+    """Which detected face is the labelled one: `largest`, or `central` (LFW labels the
+    face nearest the centre; others may be visible at the edges)."""
+    if not faces:
+        return None
+    if rule == "largest" or image_size is None:
+        return max(range(len(faces)), key=lambda i: faces[i].box.w * faces[i].box.h)
+    width, height = image_size
+
+    def off_centre(i):
+        box = faces[i].box
+        return (box.x + box.w / 2 - width / 2) ** 2 + (box.y + box.h / 2 - height / 2) ** 2
+
+    return min(range(len(faces)), key=off_centre)
 
 
-def pair_accuracy(embeddings: dict, pairs, threshold: float) -> float:
-    """A pair whose photo has no detectable face counts as a wrong answer."""
-    correct = 0
-    for x, y, same in pairs:
-        if x in embeddings and y in embeddings:
-            distance = float(cosine_distances(embeddings[x][None], embeddings[y][None])[0, 0])
-            correct += (distance <= threshold) == same
-    return correct / len(pairs) if pairs else float("nan")
+# --- Verification ---------------------------------------------------------------------
 
 
-def _rank(probe: np.ndarray, gallery: dict[str, np.ndarray], strategy: str, limit: int = 3) -> list[match.Candidate]:
-    """People ranked for one probe; identities stand in for person ids."""
-    ids = list(gallery)
-    if strategy == "nearest":
-        neighbours = [
-            (index, float(d))
-            for index, vectors in enumerate(gallery.values())
-            for d in cosine_distances(probe[None], vectors)[0]
-        ]
-        ranked = match.best_per_person(neighbours, limit)
-    else:
-        scores = []
-        for index, vectors in enumerate(gallery.values()):
-            distances = np.sort(cosine_distances(probe[None], vectors)[0])
-            if strategy == "centroid":
-                centroid = vectors.mean(axis=0, keepdims=True)
-                score = float(cosine_distances(probe[None], centroid)[0, 0])
-            else:  # knn2: mean distance to the person's two nearest photos
-                score = float(distances[:2].mean())
-            scores.append((index, score))
-        ranked = match.best_per_person(scores, limit)
-    return [match.Candidate(ids[c.person_id], c.distance) for c in ranked]  # type: ignore[arg-type]
+def best_threshold(distances: np.ndarray, same: np.ndarray) -> float:
+    """The threshold with the highest accuracy on these pairs (midpoint between scores)."""
+    finite = np.sort(np.unique(distances[np.isfinite(distances)]))
+    if not len(finite):
+        return 0.0
+    candidates = np.concatenate([[finite[0] - 1e-6], (finite[:-1] + finite[1:]) / 2, [finite[-1] + 1e-6]])
+    accuracy = [((distances <= t) == same).mean() for t in candidates]
+    return float(candidates[int(np.argmax(accuracy))])
 
 
-def open_set(
-    embeddings: dict, photos: list[Photo], *, enroll_per_identity: int, threshold: float, margin: float, strategy: str
-) -> dict:
-    """Enroll the first K photos of each identity and probe with the rest (rank-1);
-    then, one identity at a time, leave it out and probe with all its photos (strangers)."""
-    by_identity: dict[str, list[Path]] = defaultdict(list)
-    for photo in photos:
-        if photo.path in embeddings:
-            by_identity[photo.identity].append(photo.path)
-    gallery = {
-        identity: np.stack([embeddings[p] for p in paths[:enroll_per_identity]])
-        for identity, paths in by_identity.items()
-        if paths[:enroll_per_identity]
-    }
-    probes = [(identity, p) for identity, paths in by_identity.items() for p in paths[enroll_per_identity:]]
-    recognized = 0
-    for identity, path in probes:
-        decision = match.decide(_rank(embeddings[path], gallery, strategy), threshold, margin)
-        recognized += decision is not None and decision.person_id == identity
-    stranger_probes = stranger_accepts = 0
-    for identity, paths in by_identity.items():
-        others = {other: vectors for other, vectors in gallery.items() if other != identity}
-        for path in paths:
-            stranger_probes += 1
-            stranger_accepts += match.decide(_rank(embeddings[path], others, strategy), threshold, margin) is not None
+def verification_10fold(distances: np.ndarray, same: np.ndarray, folds: np.ndarray) -> dict:
+    """Threshold chosen on the other folds, accuracy on each fold. A pair whose photo had
+    no face has distance inf: it is called 'different', right or wrong."""
+    accuracies, thresholds = [], []
+    for fold in np.unique(folds):
+        test = folds == fold
+        threshold = best_threshold(distances[~test], same[~test])
+        thresholds.append(threshold)
+        accuracies.append(float(((distances[test] <= threshold) == same[test]).mean()))
     return {
-        "rank1": recognized / len(probes) if probes else float("nan"),
-        "stranger_accept_rate": stranger_accepts / stranger_probes if stranger_probes else float("nan"),
-        "identification_probes": len(probes),
-        "stranger_probes": stranger_probes,
-        "identities": len(gallery),
-        "photos_without_face": len(photos) - sum(len(p) for p in by_identity.values()),
+        "accuracy": float(np.mean(accuracies)),
+        "std": float(np.std(accuracies)),
+        "fold_accuracies": accuracies,
+        "fold_thresholds": thresholds,
     }
+
+
+def tar_at_far(distances: np.ndarray, same: np.ndarray, far: float) -> tuple[float, float]:
+    """(TAR, threshold) at the loosest threshold whose false-accept rate is at most `far`."""
+    impostor = np.sort(distances[~same])
+    allowed = int(np.floor(far * len(impostor)))  # impostor pairs that may be accepted
+    threshold = float(impostor[allowed] - 1e-9) if allowed < len(impostor) else float("inf")
+    return float((distances[same] <= threshold).mean()), threshold
+
+
+# --- Open-set identification ----------------------------------------------------------
+
+
+@dataclass
+class OpenSet:
+    """A gallery and its probes, as embeddings."""
+
+    gallery: np.ndarray  # (G, d), normalized
+    owners: np.ndarray  # (G,) person index of each gallery row
+    people: list[str]  # person index -> identity
+    mated: np.ndarray  # (P, d); rows of NaN for probes without a face
+    mates: np.ndarray  # (P,) person index of each mated probe
+    nonmated: np.ndarray  # (Q, d); NaN rows likewise
+    nonmated_identities: list[str] = field(default_factory=list)
+
+
+def by_identity(photos: list[Photo]) -> dict[str, list[Path]]:
+    grouped: dict[str, list[Path]] = {}
+    for photo in photos:
+        grouped.setdefault(photo.identity, []).append(photo.path)
+    return grouped
+
+
+def split_open_set(
+    embeddings: dict[Path, np.ndarray | None],
+    photos: list[Photo],
+    *,
+    enroll_per_identity: int,
+    people=None,
+    distractors=(),
+) -> OpenSet:
+    """`embeddings` maps each photo to its labelled face's embedding, or None when no
+    face was found. The first K photos of each person with more than K are enrolled
+    (those without a face are skipped, as enrollment would reject them); everyone
+    else's photos are strangers. `people` restricts who may be enrolled;
+    `distractors` are enrolled with all their photos and give no probes (they make
+    a gallery larger than the people with probes)."""
+    grouped = by_identity(photos)
+    k = enroll_per_identity
+    distractors = set(distractors)
+    enrolled = [
+        i for i, paths in grouped.items() if (len(paths) > k and (people is None or i in people)) or i in distractors
+    ]
+    dims = next(len(v) for v in embeddings.values() if v is not None)
+    missing = np.full(dims, np.nan, dtype=np.float32)
+
+    def vector(path):
+        value = embeddings.get(path)
+        return missing if value is None else value
+
+    gallery, owners, mated, mates = [], [], [], []
+    for index, identity in enumerate(enrolled):
+        paths = grouped[identity]
+        for path in paths[:k]:
+            if embeddings.get(path) is not None:
+                gallery.append(embeddings[path])
+                owners.append(index)
+        for path in paths[k:]:
+            mated.append(vector(path))
+            mates.append(index)
+    enrolled_set = set(enrolled)
+    strangers = [(i, p) for i, paths in grouped.items() if i not in enrolled_set for p in paths]
+    return OpenSet(
+        gallery=normalized(np.stack(gallery)),
+        owners=np.asarray(owners),
+        people=enrolled,
+        mated=normalized(np.stack(mated)) if mated else np.zeros((0, dims), np.float32),
+        mates=np.asarray(mates, dtype=int),
+        nonmated=normalized(np.stack([vector(p) for _, p in strangers])) if strangers else np.zeros((0, dims)),
+        nonmated_identities=[i for i, _ in strangers],
+    )
+
+
+def person_scores(probes: np.ndarray, gallery: np.ndarray, owners: np.ndarray, people: int, strategy: str):
+    """(P, people) distance from each probe to each person: to their nearest photo, to the
+    normalized mean of their photos (centroid), or the mean of their two nearest (knn2).
+    People without a photo are infinitely far; probes of NaN stay NaN."""
+    scores = np.full((len(probes), people), np.inf, dtype=np.float32)
+    if not len(probes) or not len(gallery):
+        return scores
+    if strategy == "centroid":
+        centroids = np.zeros((people, gallery.shape[1]), dtype=np.float32)
+        np.add.at(centroids, owners, gallery)
+        present = np.bincount(owners, minlength=people) > 0
+        scores[:, present] = 1.0 - probes @ normalized(centroids[present]).T
+        return scores
+    order = np.argsort(owners, kind="stable")
+    owners_sorted = owners[order]
+    distances = 1.0 - probes @ gallery[order].T
+    starts = np.flatnonzero(np.r_[True, owners_sorted[1:] != owners_sorted[:-1]])
+    persons = owners_sorted[starts]
+    if strategy == "nearest":
+        scores[:, persons] = np.minimum.reduceat(distances, starts, axis=1)
+    elif strategy == "knn2":
+        ends = np.r_[starts[1:], len(owners_sorted)]
+        for person, start, end in zip(persons, starts, ends, strict=True):
+            block = np.sort(distances[:, start:end], axis=1)
+            scores[:, person] = block[:, :2].mean(axis=1)
+    else:
+        raise ValueError(f"Unknown strategy {strategy!r}; known: {', '.join(STRATEGIES)}")
+    return scores
+
+
+@dataclass(frozen=True)
+class Ranked:
+    """Each probe's best and second-best person and their distances (inf when absent)."""
+
+    top: np.ndarray
+    d1: np.ndarray
+    d2: np.ndarray
+
+    @classmethod
+    def of(cls, scores: np.ndarray) -> "Ranked":
+        scores = np.where(np.isnan(scores), np.inf, scores)
+        if scores.shape[1] < 2:
+            top = np.zeros(len(scores), dtype=int)
+            return cls(
+                top, scores[:, 0] if scores.shape[1] else np.full(len(scores), np.inf), np.full(len(scores), np.inf)
+            )
+        best_two = np.argpartition(scores, 1, axis=1)[:, :2]
+        pair = np.take_along_axis(scores, best_two, axis=1)
+        first = np.argmin(pair, axis=1)
+        top = best_two[np.arange(len(scores)), first]
+        return cls(top, pair.min(axis=1), pair.max(axis=1))
+
+    def accepted(self, threshold: float, margin: float) -> np.ndarray:
+        """match.decide, vectorized: within the threshold and clear of the runner-up."""
+        with np.errstate(invalid="ignore"):  # inf - inf: a probe without a face, never accepted
+            return (self.d1 <= threshold) & (self.d2 - self.d1 >= margin * threshold)
+
+
+def operating_point(mated: Ranked, mates: np.ndarray, nonmated: Ranked, threshold: float, margin: float) -> dict:
+    accepted = mated.accepted(threshold, margin)
+    right = mated.top == mates
+    return {
+        "mated_recognized": float((accepted & right).mean()) if len(mates) else float("nan"),
+        "mated_misidentified": float((accepted & ~right).mean()) if len(mates) else float("nan"),
+        "mated_called_stranger": float((~accepted).mean()) if len(mates) else float("nan"),
+        "strangers_accepted": float(nonmated.accepted(threshold, margin).mean()) if len(nonmated.d1) else float("nan"),
+    }
+
+
+def det_curve(mated: Ranked, mates: np.ndarray, nonmated: Ranked, margin: float = 0.0, points: int = 400):
+    """(thresholds, FPIR, FNIR) over a sweep of thresholds. FNIR counts a mated probe as
+    missed unless its mate is first and accepted; FPIR is the share of non-mated probes
+    accepted as anyone."""
+    finite = np.concatenate([mated.d1[np.isfinite(mated.d1)], nonmated.d1[np.isfinite(nonmated.d1)]])
+    thresholds = np.unique(np.quantile(finite, np.linspace(0, 1, points))) if len(finite) else np.zeros(1)
+    right = mated.top == mates
+    fpir = np.array([nonmated.accepted(t, margin).mean() for t in thresholds])
+    fnir = np.array([1.0 - (mated.accepted(t, margin) & right).mean() for t in thresholds])
+    return thresholds, fpir, fnir
+
+
+def fnir_at_fpir(mated: Ranked, mates: np.ndarray, nonmated: Ranked, fpir: float, margin: float = 0.0):
+    """(FNIR, threshold) at the loosest threshold that accepts at most `fpir` of the
+    strangers. With no margin the threshold is exact: just under the non-mated score
+    that would be one too many."""
+    if margin == 0.0:
+        scores = np.sort(nonmated.d1)
+        allowed = int(np.floor(fpir * len(scores)))
+        threshold = float(scores[allowed] - 1e-7) if allowed < len(scores) else float("inf")
+    else:
+        thresholds, rates, _ = det_curve(mated, mates, nonmated, margin, points=2000)
+        within = thresholds[rates <= fpir]
+        threshold = float(within.max()) if len(within) else 0.0
+    right = mated.top == mates
+    return float(1.0 - (mated.accepted(threshold, margin) & right).mean()), threshold
+
+
+def rank1(mated: Ranked, mates: np.ndarray) -> float:
+    """Closed-set rank-1: the mate is the nearest person (probes without a face miss)."""
+    return float(((mated.top == mates) & np.isfinite(mated.d1)).mean()) if len(mates) else float("nan")
+
+
+def det_plot_png(curves: dict[str, tuple[np.ndarray, np.ndarray]], title: str, marks=()) -> bytes:
+    """FNIR against FPIR, both on log scales (the DET plot of FRVT reports).
+    `marks`: (label, fpir, fnir) operating points to draw."""
+    import io
+
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from matplotlib.figure import Figure
+
+    figure = Figure(figsize=(6, 5), dpi=100)
+    axes = figure.subplots()
+    for label, (fpir, fnir) in curves.items():
+        keep = (fpir > 0) & (fnir > 0)
+        axes.plot(fpir[keep], fnir[keep], label=label)
+    for label, x, y in marks:
+        if x > 0 and y > 0:
+            axes.plot([x], [y], "o", label=label)
+    axes.set_xscale("log")
+    axes.set_yscale("log")
+    axes.set_xlim(1e-4, 1)
+    axes.set_xlabel("FPIR (strangers accepted as someone)")
+    axes.set_ylabel("FNIR (enrolled people not recognized)")
+    axes.grid(True, which="both", alpha=0.3)
+    axes.legend(fontsize=8)
+    axes.set_title(title, fontsize=10)
+    figure.tight_layout()
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png")
+    return buffer.getvalue()
+
+
+def product_threshold(open_set: OpenSet, *, target_fpir: float, reference) -> calibration.GalleryCalibration:
+    """The threshold the service would choose for this gallery: from its enrolled photos
+    only (calibration.calibrate_gallery), never from the probes."""
+    return calibration.calibrate_gallery(
+        open_set.gallery, open_set.owners, target_fpir=target_fpir, reference=reference
+    )
+
+
+def rank_open_set(open_set: OpenSet, strategy: str) -> tuple[Ranked, Ranked]:
+    people = len(open_set.people)
+    mated = Ranked.of(person_scores(open_set.mated, open_set.gallery, open_set.owners, people, strategy))
+    nonmated = Ranked.of(person_scores(open_set.nonmated, open_set.gallery, open_set.owners, people, strategy))
+    return mated, nonmated
+
+
+def identification(
+    open_set: OpenSet, *, strategy: str, margin: float, target_fpir: float, reference, threshold: float | None = None
+) -> dict:
+    """The FRVT figures of one gallery, and the product's operating point on it (its
+    threshold from the gallery's photos, unless one is given)."""
+    mated, nonmated = rank_open_set(open_set, strategy)
+    calibrated = product_threshold(open_set, target_fpir=target_fpir, reference=reference) if reference else None
+    if threshold is None:
+        if calibrated is None:
+            raise ValueError("No reference distances for this model: give a threshold.")
+        threshold = calibrated.threshold
+    figures = {
+        "gallery": len(open_set.people),
+        "gallery_photos": len(open_set.gallery),
+        "mated_probes": len(open_set.mates),
+        "nonmated_probes": len(open_set.nonmated),
+        "rank1_closed_set": rank1(mated, open_set.mates),
+    }
+    for fpir in FPIR_POINTS:
+        figures[f"fnir_at_fpir_{fpir:g}"], figures[f"threshold_at_fpir_{fpir:g}"] = fnir_at_fpir(
+            mated, open_set.mates, nonmated, fpir
+        )
+        if margin:
+            figures[f"fnir_at_fpir_{fpir:g}_with_margin"], _ = fnir_at_fpir(
+                mated, open_set.mates, nonmated, fpir, margin
+            )
+    figures.update(
+        {
+            "threshold": threshold,
+            "threshold_source": "given" if calibrated is None or threshold != calibrated.threshold else "calibrated",
+            "expected_fpir": calibrated.expected_fpir if calibrated else None,
+            "expected_fnir": calibrated.expected_fnir if calibrated else None,
+            **operating_point(mated, open_set.mates, nonmated, threshold, margin),
+        }
+    )
+    return figures, (mated, nonmated)
+
+
+def gallery_size_curve(
+    embeddings: dict,
+    photos: list[Photo],
+    *,
+    enroll_per_identity: int,
+    sizes,
+    strategy: str,
+    margin: float,
+    target_fpir: float,
+    reference,
+    threshold: float | None = None,
+    seed: int = 0,
+) -> list[dict]:
+    """Strangers accepted (and enrolled people recognized) at the product's operating
+    point for galleries of each size: people drawn at random, averaged over repeats
+    (more for small galleries, whose figures vary more). A size beyond the people
+    who have probes is reached with distractors, people enrolled with their only photos."""
+    rng = np.random.default_rng(seed)
+    grouped = by_identity(photos)
+    with_face = {i: [p for p in paths if embeddings.get(p) is not None] for i, paths in grouped.items()}
+    k = enroll_per_identity
+    enrollable = sorted(i for i, paths in grouped.items() if len(paths) > k and with_face[i][:1])
+    others = sorted(i for i, paths in grouped.items() if len(paths) <= k and with_face[i])
+    rows = []
+    for size in sizes:
+        repeats = 20 if size <= 10 else 5 if size <= 100 else 1
+        results = []
+        for _ in range(repeats):
+            if size <= len(enrollable):
+                people, distractors = set(rng.choice(enrollable, size, replace=False)), ()
+            else:
+                extra = min(size - len(enrollable), len(others) // 2)  # keep half of them as strangers
+                people, distractors = set(enrollable), set(rng.choice(others, extra, replace=False))
+            split = split_open_set(embeddings, photos, enroll_per_identity=k, people=people, distractors=distractors)
+            figures, _ = identification(
+                split,
+                strategy=strategy,
+                margin=margin,
+                target_fpir=target_fpir,
+                reference=reference,
+                threshold=threshold,
+            )
+            results.append(figures)
+        rows.append(
+            {
+                "gallery": int(np.mean([r["gallery"] for r in results])),
+                "repeats": repeats,
+                "threshold": float(np.mean([r["threshold"] for r in results])),
+                "strangers_accepted": float(np.mean([r["strangers_accepted"] for r in results])),
+                "expected_fpir": float(np.mean([r["expected_fpir"] or 0 for r in results])),
+                "mated_recognized": float(np.mean([r["mated_recognized"] for r in results])),
+                "mated_misidentified": float(np.mean([r["mated_misidentified"] for r in results])),
+                "fnir_at_fpir_0.01": float(np.mean([r["fnir_at_fpir_0.01"] for r in results])),
+            }
+        )
+    return rows

@@ -5,32 +5,52 @@ from apps.organizations.models import Organization
 from apps.recognition.services import calibration_run
 
 
+def _percent(value) -> str:
+    return "unknown" if value is None else f"{100 * value:.2f} %"
+
+
 class Command(BaseCommand):
     help = (
-        "Recommend a match threshold for an organization's model from its own enrolled photos "
-        "(genuine vs impostor distances) and save a plot; --apply makes it the threshold in use."
+        "Derive an organization's match threshold from its target FPIR (the share of strangers it accepts "
+        "being called someone) and its gallery, now; this also runs in the background whenever people are "
+        "enrolled or removed. Prints the rates to expect today and as the gallery grows."
     )
 
     def add_arguments(self, parser):
         parser.add_argument("slug")
-        parser.add_argument("--target-far", type=float, default=None, help="Default: RECOGNITION_TARGET_FAR.")
-        parser.add_argument("--apply", action="store_true", help="Use the recommended threshold from now on.")
+        parser.add_argument(
+            "--target-fpir", type=float, default=None, help="Default: the organization's (RECOGNITION_TARGET_FPIR)."
+        )
 
-    def handle(self, *args, slug, target_far, apply, **options):
+    def handle(self, *args, slug, target_fpir, **options):
         organization = Organization.objects.filter(slug=slug).first()
         if organization is None:
             raise CommandError(f"No organization {slug!r}.")
         try:
-            record = calibration_run(organization=organization, target_far=target_far, apply=apply)
+            record = calibration_run(organization=organization, target_fpir=target_fpir)
         except ServiceError as error:
             raise CommandError(error.message) from None
-        summary = record.summary
+        organization.refresh_from_db()
         self.stdout.write(
-            f"{record.model_name}: genuine pairs {record.genuine_pairs} "
-            f"(max distance {summary['genuine'].get('max', float('nan')):.4f}), impostor pairs "
-            f"{record.impostor_pairs} (min distance {summary['impostor']['min']:.4f})"
+            f"{record.model_name}: {record.people} people, {record.photos} photos, "
+            f"{record.impostor_pairs} impostor pairs (tail from the {record.source})"
         )
-        frr = "n/a" if record.frr is None else f"{record.frr:.4f}"
-        self.stdout.write(f"FAR {record.far:.4f}, FRR {frr} on these photos at the recommended threshold")
+        self.stdout.write(
+            f"threshold {record.threshold:.4f} for target FPIR {record.target_fpir:g}: expected "
+            f"{_percent(record.expected_fpir)} of strangers accepted, {_percent(record.expected_fnir)} of "
+            "enrolled people's photos missed"
+        )
+        self.stdout.write("as the gallery grows (at this threshold / at the threshold the target then needs):")
+        for row in record.summary["growth"]:
+            self.stdout.write(
+                f"  {row['people']:>7,} people: strangers accepted {_percent(row['fpir_at_threshold'])}; "
+                f"threshold {row['threshold_for_target']:.4f}, missed {_percent(row['fnir'])}"
+            )
         self.stdout.write(f"plot: {record.plot.path}")
-        self.stdout.write(("applied" if apply else "not applied (use --apply)") + f"; threshold {record.threshold:.4f}")
+        source = organization.threshold_source_for(record.model_name)
+        if source == "explicit":
+            self.stdout.write(
+                f"in use: the explicit threshold {organization.threshold:.4f}, which overrides the target"
+            )
+        else:
+            self.stdout.write(f"in use: {organization.threshold:.4f}")
