@@ -186,7 +186,7 @@ RECOGNITION_MIN_SHARPNESS = env_float("RECOGNITION_MIN_SHARPNESS", 40.0)
 RECOGNITION_MAX_YAW = env_float("RECOGNITION_MAX_YAW", 0.45)
 # A face is recognized only when the second-best person is at least this fraction of
 # the threshold further away than the best one (organizations can override it).
-RECOGNITION_MATCH_MARGIN = env_float("RECOGNITION_MATCH_MARGIN", 0.1)
+RECOGNITION_MATCH_MARGIN = env_float("RECOGNITION_MATCH_MARGIN", 0.2)
 # Galleries up to this many faces are searched exactly; larger ones through the IVFFlat
 # search index (`manage.py search_index`).
 RECOGNITION_EXACT_SEARCH_MAX_ROWS = env_int("RECOGNITION_EXACT_SEARCH_MAX_ROWS", 5000)

@@ -27,3 +27,16 @@ def photo(name: str) -> Path:
 
 def photo_bytes(name: str) -> bytes:
     return photo(name).read_bytes()
+
+
+LFW_DIR = Path(os.environ.get("LFW_DIR", REPO.parent / "shared" / "datasets" / "lfw-dev"))
+
+
+def lfw_dir() -> Path:
+    """lfw-dev (half of LFW, by identity), skipped or failed like the shared photos."""
+    if not (LFW_DIR / "labels.csv").is_file():
+        message = f"lfw-dev not found in {LFW_DIR} (set LFW_DIR)"
+        if os.environ.get("CI"):
+            pytest.fail(message)
+        pytest.skip(message)
+    return LFW_DIR

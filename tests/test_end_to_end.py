@@ -10,9 +10,10 @@ from django.utils import timezone
 
 from apps.gallery.models import FaceEmbedding
 from apps.recognition import services as recognition_services
-from apps.recognition.models import Frame
+from apps.recognition.models import Calibration, Frame
 from apps.sightings.models import Sighting
 from tests.faces import photo
+from tests.worker import wait_for
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 
@@ -67,12 +68,19 @@ def test_enroll_two_people_and_recognize_them_and_a_stranger(celery_worker, live
     api.enroll(id03, "img13.jpg", "img14.jpg")
     assert [f["status"] for f in api.wait_enrolled(id01, 2)] == ["enrolled", "enrolled"]
     assert [f["status"] for f in api.wait_enrolled(id03, 2)] == ["enrolled", "enrolled"]
+    # The worker calibrates the threshold for the new gallery in the background, once
+    # for the burst of enrollments.
+    wait_for(lambda: Calibration.objects.filter(organization=organization, photos=4).exists(), "the calibration")
+    organization.refresh_from_db()
+    threshold = organization.calibrated_thresholds["Dlib"]
+    assert organization.threshold == threshold
 
     assert names(api.frame("img4.jpg")) == ["id01"]
     assert names(api.frame("img15.jpg")) == ["id03"]
 
     stranger = api.frame("img20.jpg")
     assert names(stranger) == [None]
+    assert stranger["faces"][0]["threshold"] == threshold
     assert stranger["faces"][0]["distance"] > stranger["faces"][0]["threshold"]
     assert stranger["faces"][0]["similarity"] < 0.5
 

@@ -367,7 +367,7 @@ def calibration_run(*, organization, target_fpir: float | None = None) -> Calibr
         vectors, owners, [np.asarray(v, dtype=np.float32) for _, v in corrections], [p for p, _ in corrections]
     )
     result = calibration.calibrate_gallery(
-        vectors, owners, target_fpir=target_fpir, reference=reference, corrected=corrected
+        vectors, owners, target_fpir=target_fpir, reference=reference, margin=organization.margin, corrected=corrected
     )
     record = Calibration(
         organization=organization,

@@ -1,23 +1,24 @@
 """A threshold that keeps a promise at the organization's gallery size.
 
 An organization states the share of strangers it accepts being called someone (the
-target FPIR). A stranger is compared with every enrolled photo, so what matters is
-the lower tail of the impostor distances: if a stranger's face is at most `t` from
-one enrolled photo of someone else with probability F(t), then among M enrolled
-photos it is accepted with probability about
+target FPIR). Each person is matched by their template, the normalized mean of their
+enrolled photos' embeddings, and a stranger is compared with every template: what
+matters is the lower tail of the impostor distances. If a stranger's face is at most
+`t` from one other person's template with probability F(t), then with N people
+enrolled it is accepted as the nearest of them with probability about
 
-    FPIR(t) = 1 - (1 - F(t))^M,
+    FPIR(t) = 1 - (1 - F(t))^N
 
-and the threshold for a target FPIR is F's quantile at 1 - (1 - FPIR)^(1/M): the
-larger the gallery, the deeper in the tail (1 % at 1,000 photos is F's 1e-5 quantile).
-Photos of one person are alike, so they count for less than M independent ones:
-the formula errs towards calling a face a stranger.
+(with the margin rule, the nearest must also be clear of the second: the order
+statistics of N draws from F give that too, fpir_expected). The threshold for a
+target is where FPIR(t) meets it: the larger the gallery, the deeper in F's tail
+(1 % at 1,000 people is F's 1e-5 quantile).
 
-F's tail comes from the gallery itself (every enrolled photo against the photos of
-everyone else, as a stranger would be) as deep as the gallery's pairs can tell, and
-below that from the model's reference tail (catalog, measured on lfw-dev by
-`evaluate_faces --reference`), shifted to meet the gallery's own tail. A small
-gallery uses the reference alone.
+F's tail comes from the gallery itself (every enrolled photo against everyone else's
+template, as a stranger would be) as deep as the gallery's pairs can tell, and below
+that from the model's reference tail (catalog, measured on lfw-dev by `evaluate_faces
+--reference`), shifted to meet the gallery's own tail. A small gallery uses the
+reference alone.
 """
 
 from dataclasses import dataclass, field
@@ -25,7 +26,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 # The gallery's own tail is read only where at least this many impostor pairs lie below.
-MIN_TAIL_PAIRS = 25
+MIN_TAIL_PAIRS = 100
 # Impostor distances kept from a gallery (its lowest); the rest only count.
 KEPT_DISTANCES = 200_000
 # Galleries with more photos are calibrated on a (seeded) sample of this many.
@@ -36,23 +37,29 @@ GROWTH_PEOPLE = (10, 100, 1_000, 10_000)
 
 @dataclass(frozen=True)
 class ScoreReference:
-    """A model's distances on lfw-dev, kept in code as a few numbers.
+    """A model's distances on lfw-dev, kept in code as a few numbers, per number of
+    photos K in a person's template.
 
-    `impostor`: (p, distance) — a share p of (face, enrolled photo of someone else)
-    pairs are at most `distance` apart. `misses`: enrolled photos per person ->
-    (distance, FNIR) — the share of an enrolled person's new photos farther than
-    `distance` from their nearest enrolled photo."""
+    `impostor`: K -> (p, distance) — a share p of (face, template of someone else)
+    pairs are at most `distance` apart. `misses`: K -> (distance, FNIR) — the share of
+    an enrolled person's new photos farther than `distance` from their template."""
 
-    impostor: tuple[tuple[float, float], ...]
+    impostor: dict[int, tuple[tuple[float, float], ...]]
     misses: dict[int, tuple[tuple[float, float], ...]]
     source: str = ""
+
+    @staticmethod
+    def _nearest(counts, photos_per_person: float) -> int:
+        # A tie goes to the smaller K, the cautious one.
+        return min(sorted(counts), key=lambda c: abs(c - photos_per_person))
+
+    def impostor_points(self, photos_per_person: float) -> tuple[tuple[float, float], ...]:
+        return self.impostor[self._nearest(self.impostor, photos_per_person)]
 
     def expected_fnir(self, threshold: float, photos_per_person: float) -> float | None:
         if not self.misses:
             return None
-        counts = sorted(self.misses)
-        k = min(counts, key=lambda c: abs(c - photos_per_person))
-        distances, rates = zip(*self.misses[k], strict=True)
+        distances, rates = zip(*self.misses[self._nearest(self.misses, photos_per_person)], strict=True)
         return float(np.interp(threshold, distances, rates))
 
 
@@ -66,18 +73,30 @@ def cosine_distances(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return 1.0 - normalized(a) @ normalized(b).T
 
 
-def impostor_distances(vectors: np.ndarray, owners: np.ndarray, keep: int = KEPT_DISTANCES) -> tuple[np.ndarray, int]:
-    """(the lowest `keep` distances between photos of different people, sorted; how many
-    such pairs there are). Computed in blocks, so a large gallery fits in memory."""
-    vectors, owners = normalized(vectors), np.asarray(owners)
+def templates(vectors: np.ndarray, owners) -> tuple[np.ndarray, np.ndarray]:
+    """(each person's template: the normalized mean of their normalized photos; the
+    people, in the same order)."""
+    owners = np.asarray(owners)
+    people, index = np.unique(owners, return_inverse=True)
+    sums = np.zeros((len(people), vectors.shape[1]), dtype=np.float32)
+    np.add.at(sums, index, normalized(vectors))
+    return normalized(sums), people
+
+
+def impostor_distances(
+    probes: np.ndarray, probe_owners, templates_: np.ndarray, template_owners, keep: int = KEPT_DISTANCES
+) -> tuple[np.ndarray, int]:
+    """(the lowest `keep` distances from each probe to the templates of other people,
+    sorted; how many such pairs there are). Computed in blocks, so that a large
+    gallery fits in memory."""
+    probes, probe_owners = normalized(probes), np.asarray(probe_owners)
+    template_owners = np.asarray(template_owners)
     lowest, pairs = np.zeros(0, dtype=np.float32), 0
-    block = max(1, 2_000_000 // max(1, len(vectors)))
-    for start in range(0, len(vectors), block):
+    block = max(1, 4_000_000 // max(1, len(templates_)))
+    for start in range(0, len(probes), block):
         rows = slice(start, start + block)
-        distances = 1.0 - vectors[rows] @ vectors[start:].T  # each pair once: columns from `start`
-        index = np.arange(start, min(start + block, len(vectors)))
-        upper = index[:, None] < np.arange(start, len(vectors))[None, :]
-        values = distances[upper & (owners[rows][:, None] != owners[start:][None, :])]
+        distances = 1.0 - probes[rows] @ templates_.T
+        values = distances[probe_owners[rows][:, None] != template_owners[None, :]]
         pairs += len(values)
         lowest = np.concatenate([lowest, values])
         if len(lowest) > keep:
@@ -85,13 +104,21 @@ def impostor_distances(vectors: np.ndarray, owners: np.ndarray, keep: int = KEPT
     return np.sort(lowest), pairs
 
 
+def gallery_impostor_distances(vectors: np.ndarray, owners) -> tuple[np.ndarray, int]:
+    """Every enrolled photo searched against everyone else's template, as a stranger
+    would be."""
+    centroids, people = templates(vectors, owners)
+    return impostor_distances(vectors, owners, centroids, people)
+
+
 def correction_distances(vectors: np.ndarray, owners, corrected, corrected_owners) -> np.ndarray:
     """Impostor distances that users found: each face corrected away from a person, to
-    that person's nearest photo (the hardest impostors there are)."""
+    that person's template (the hardest impostors there are)."""
     if not len(corrected) or not len(vectors):
         return np.zeros(0, dtype=np.float32)
-    distances = cosine_distances(np.stack(corrected), vectors)
-    same = np.asarray(corrected_owners)[:, None] == np.asarray(owners)[None, :]
+    centroids, people = templates(vectors, owners)
+    distances = 1.0 - normalized(np.stack(corrected)) @ centroids.T
+    same = np.asarray(corrected_owners)[:, None] == people[None, :]
     nearest = np.where(same, distances, np.inf).min(axis=1)
     return nearest[np.isfinite(nearest)].astype(np.float32)
 
@@ -101,11 +128,18 @@ class ImpostorTail:
 
     GRID = np.logspace(-10, np.log10(0.5), 400)
 
-    def __init__(self, reference: ScoreReference, lowest: np.ndarray | None = None, pairs: int = 0):
+    def __init__(
+        self,
+        reference: ScoreReference,
+        lowest: np.ndarray | None = None,
+        pairs: int = 0,
+        photos_per_person: float = 1.0,
+    ):
         self.reference = reference
         self.lowest = np.zeros(0) if lowest is None else np.asarray(lowest, dtype=np.float64)
         self.pairs = pairs
-        ref_p, ref_d = (np.array(v, dtype=np.float64) for v in zip(*reference.impostor, strict=True))
+        points = reference.impostor_points(photos_per_person)
+        ref_p, ref_d = (np.array(v, dtype=np.float64) for v in zip(*points, strict=True))
         self._ref_log_p, self._ref_d = np.log10(ref_p), ref_d
         # The gallery's own tail is trusted from this probability up.
         self.p_gallery = MIN_TAIL_PAIRS / pairs if pairs else float("inf")
@@ -137,16 +171,44 @@ class ImpostorTail:
             return max(0.0, self._gallery_quantile(p))
         return max(0.0, self._reference_quantile(p) + self.shift)
 
-    def cdf(self, distance: float) -> float:
-        return float(10 ** np.interp(distance, self._grid_d, np.log10(self.GRID), left=-10, right=np.log10(0.5)))
+    def cdf(self, distance):
+        """F at a distance, or at an array of them."""
+        value = 10 ** np.interp(distance, self._grid_d, np.log10(self.GRID), left=-10, right=np.log10(0.5))
+        return float(value) if np.ndim(value) == 0 else value
 
 
-def fpir_expected(tail: ImpostorTail, threshold: float, photos: int) -> float:
-    return float(1.0 - (1.0 - tail.cdf(threshold)) ** max(1, photos))
+def fpir_expected(tail: ImpostorTail, threshold: float, people: int, margin: float = 0.0) -> float:
+    """The share of strangers accepted with `people` templates: the nearest impostor
+    within the threshold and, with a margin, the second at least margin x threshold
+    further. With N independent draws from F,
+
+        P = integral over x <= t of N F'(x) (1 - F(x + margin t))^(N - 1) dx,
+
+    which is 1 - (1 - F(t))^N without a margin."""
+    people = max(1, people)
+    if margin <= 0:
+        return float(1.0 - (1.0 - tail.cdf(threshold)) ** people)
+    x = np.linspace(0.0, threshold, 801)
+    middle = (x[:-1] + x[1:]) / 2
+    clear = (1.0 - tail.cdf(middle + margin * threshold)) ** (people - 1)
+    return float(np.sum(people * np.diff(tail.cdf(x)) * clear))
 
 
-def threshold_for_fpir(tail: ImpostorTail, target_fpir: float, photos: int) -> float:
-    return tail.quantile(1.0 - (1.0 - target_fpir) ** (1.0 / max(1, photos)))
+def threshold_for_fpir(tail: ImpostorTail, target_fpir: float, people: int, margin: float = 0.0) -> float:
+    """The loosest threshold whose expected FPIR stays within the target. A margin lets
+    it loosen, but only so far: past a point the margin (a share of the threshold)
+    rejects ever more faces and FPIR falls again, so the search climbs from the
+    plain threshold and stops where FPIR first exceeds the target."""
+    people = max(1, people)
+    plain = tail.quantile(1.0 - (1.0 - target_fpir) ** (1.0 / people))
+    if margin <= 0:
+        return plain
+    best = plain
+    for threshold in plain * np.linspace(1.0, 1.5, 101)[1:]:
+        if fpir_expected(tail, threshold, people, margin) > target_fpir:
+            break
+        best = threshold
+    return float(best)
 
 
 @dataclass(frozen=True)
@@ -159,6 +221,7 @@ class GalleryCalibration:
     source: str  # "reference" or "gallery and reference"
     expected_fpir: float
     expected_fnir: float | None
+    margin: float = 0.0
     # One row per gallery size: {"people", "photos", "fpir_at_threshold", "threshold_for_target", "fnir"}.
     growth: list[dict] = field(default_factory=list)
     lowest_impostor: np.ndarray = field(default_factory=lambda: np.zeros(0), repr=False)
@@ -174,6 +237,7 @@ class GalleryCalibration:
             "source": self.source,
             "expected_fpir": self.expected_fpir,
             "expected_fnir": self.expected_fnir,
+            "margin": self.margin,
             "growth": self.growth,
         }
 
@@ -184,38 +248,40 @@ def calibrate_gallery(
     *,
     target_fpir: float,
     reference: ScoreReference,
+    margin: float = 0.0,
     corrected: np.ndarray | None = None,
 ) -> GalleryCalibration:
     """The threshold at which about `target_fpir` of strangers would be accepted by this
-    gallery. `corrected`: distances from faces users corrected away from a person to
-    that person's nearest photo — impostors the gallery alone would not show."""
+    gallery, matched by templates with this margin rule. `corrected`: distances from
+    faces users corrected away from a person to that person's template — impostors
+    the gallery alone would not show."""
     if not 0 < target_fpir < 0.5:
         raise ValueError("The target FPIR must be between 0 and 0.5.")
     owners = np.asarray(owners)
     vectors = np.asarray(vectors, dtype=np.float32).reshape(len(owners), -1)
     photos, people = len(owners), len(set(owners.tolist()))
-    sample_vectors, sample_owners = vectors, owners
-    if photos > MAX_CALIBRATION_PHOTOS:
-        chosen = np.random.default_rng(0).choice(photos, MAX_CALIBRATION_PHOTOS, replace=False)
-        sample_vectors, sample_owners = vectors[chosen], owners[chosen]
-    lowest, pairs = impostor_distances(sample_vectors, sample_owners) if people > 1 else (np.zeros(0), 0)
-    if corrected is not None and len(corrected):
-        lowest, pairs = (
-            np.sort(np.concatenate([lowest, np.asarray(corrected, dtype=np.float32)])),
-            pairs + len(corrected),
-        )
-    tail = ImpostorTail(reference, lowest, pairs)
-    threshold = threshold_for_fpir(tail, target_fpir, photos)
     per_person = photos / people if people else 1.0
+    lowest, pairs = np.zeros(0, dtype=np.float32), 0
+    if people > 1:
+        centroids, template_owners = templates(vectors, owners)
+        probes, probe_owners = vectors, owners
+        if photos > MAX_CALIBRATION_PHOTOS:
+            chosen = np.random.default_rng(0).choice(photos, MAX_CALIBRATION_PHOTOS, replace=False)
+            probes, probe_owners = vectors[chosen], owners[chosen]
+        lowest, pairs = impostor_distances(probes, probe_owners, centroids, template_owners)
+    if corrected is not None and len(corrected):
+        lowest = np.sort(np.concatenate([lowest, np.asarray(corrected, dtype=np.float32)]))
+        pairs += len(corrected)
+    tail = ImpostorTail(reference, lowest, pairs, photos_per_person=per_person)
+    threshold = threshold_for_fpir(tail, target_fpir, people, margin)
     growth = []
     for size in sorted({people, *GROWTH_PEOPLE} - {0}):
-        grown = round(size * per_person)
-        needed = threshold_for_fpir(tail, target_fpir, grown)
+        needed = threshold_for_fpir(tail, target_fpir, size, margin)
         growth.append(
             {
                 "people": size,
-                "photos": grown,
-                "fpir_at_threshold": fpir_expected(tail, threshold, grown),
+                "photos": round(size * per_person),
+                "fpir_at_threshold": fpir_expected(tail, threshold, size, margin),
                 "threshold_for_target": needed,
                 "fnir": reference.expected_fnir(needed, per_person),
             }
@@ -227,8 +293,9 @@ def calibrate_gallery(
         photos=photos,
         impostor_pairs=pairs,
         source=tail.source,
-        expected_fpir=fpir_expected(tail, threshold, photos),
+        expected_fpir=fpir_expected(tail, threshold, people, margin),
         expected_fnir=reference.expected_fnir(threshold, per_person),
+        margin=margin,
         growth=growth,
         lowest_impostor=lowest,
         tail=tail,
@@ -266,7 +333,7 @@ def plot_png(result: GalleryCalibration, title: str) -> bytes:
                 10_000,
             ):
                 continue
-            fpir = [fpir_expected(tail, t, row["photos"]) for t in grid]
+            fpir = [fpir_expected(tail, t, row["people"], result.margin) for t in grid]
             fnir = [reference.expected_fnir(t, per_person) for t in grid]
             right.plot(fpir, fnir, label=f"{row['people']:,} people")
         right.plot([result.expected_fpir], [result.expected_fnir or 0], "ko", label=f"today at {result.threshold:.4f}")
@@ -286,26 +353,22 @@ def plot_png(result: GalleryCalibration, title: str) -> bytes:
 
 
 def reference_from(
-    vectors: np.ndarray,
-    owners,
-    misses: dict[int, tuple[np.ndarray, np.ndarray]],
-    *,
-    source: str,
+    impostor: dict[int, tuple[np.ndarray, int]], misses: dict[int, np.ndarray], *, source: str
 ) -> ScoreReference:
-    """Measure a model's reference: the impostor tail over every pair of photos of
-    different people, and (per photos enrolled) the miss rate of mated probes as the
-    threshold moves. `misses`: K -> (mated probes' distances to their person, probes
-    without a face counted as inf)."""
-    owners = np.asarray(owners)
-    lowest, pairs = impostor_distances(vectors, owners, keep=2_000_000)
-    points = []
-    for p in (1e-7, 3e-7, 1e-6, 3e-6, 1e-5, 3e-5, 1e-4, 3e-4, 1e-3, 3e-3, 1e-2, 3e-2, 1e-1, 0.2, 0.5):
-        index = int(np.floor(p * pairs))
-        if index < len(lowest) and index >= 3:  # at least a few pairs below
-            points.append((p, round(float(lowest[index]), 5)))
+    """A model's reference from measured distances, per template size K: `impostor`
+    K -> (the lowest impostor distances, how many pairs); `misses` K -> mated probes'
+    distances to their own template (inf for probes without a face)."""
+    tails = {}
+    for k, (lowest, pairs) in impostor.items():
+        points = []
+        for p in (1e-7, 3e-7, 1e-6, 3e-6, 1e-5, 3e-5, 1e-4, 3e-4, 1e-3, 3e-3, 1e-2, 3e-2, 1e-1):
+            index = int(np.floor(p * pairs))
+            if 3 <= index < len(lowest):  # at least a few pairs below
+                points.append((p, round(float(lowest[index]), 5)))
+        tails[k] = tuple(points)
     curves = {}
     for k, distances in misses.items():
         distances = np.asarray(distances)
-        grid = np.quantile(distances[np.isfinite(distances)], np.linspace(0.02, 0.98, 25))
+        grid = np.quantile(distances[np.isfinite(distances)], np.linspace(0.05, 0.95, 10))
         curves[k] = tuple((round(float(t), 5), round(float((distances > t).mean()), 5)) for t in grid)
-    return ScoreReference(impostor=tuple(points), misses=curves, source=source)
+    return ScoreReference(impostor=tails, misses=curves, source=source)

@@ -26,6 +26,10 @@ class ModelNotReady(RuntimeError):
         )
 
 
+def _normalized(vectors: np.ndarray) -> np.ndarray:
+    return (vectors / np.linalg.norm(vectors, axis=1, keepdims=True)).astype(np.float32)
+
+
 @dataclass(frozen=True)
 class Box:
     x: int
@@ -66,6 +70,7 @@ class FaceAnalyzer:
         deepface_home: str | Path,
         detect_max_side: int,
         alignment: str | None = None,
+        mirror: bool | None = None,
     ):
         missing = catalog.missing_files(model_name, detector, deepface_home)
         if missing:
@@ -79,6 +84,8 @@ class FaceAnalyzer:
         self.alignment = alignment or self.spec.alignment
         if self.alignment not in catalog.ALIGNMENTS:
             raise ValueError(f"Unknown alignment {self.alignment!r}; known: {', '.join(catalog.ALIGNMENTS)}")
+        # The model's own choice unless told otherwise (evaluate_faces compares them).
+        self.mirror = self.spec.mirror if mirror is None else mirror
         self.detector_name = detector
         self.detect_max_side = detect_max_side
         self._detector = modeling.build_model(task="face_detector", model_name=detector)
@@ -127,20 +134,32 @@ class FaceAnalyzer:
             )
         return faces
 
-    def embed(self, image: np.ndarray, faces: list[DetectedFace], *, mirror: bool = False) -> np.ndarray:
-        """Embed every face of one image in a single model call; (n, dimensions).
-        `mirror` embeds the aligned faces flipped left to right (evaluate_faces measures
-        whether averaging both helps)."""
+    def embed(self, image: np.ndarray, faces: list[DetectedFace]) -> np.ndarray:
+        """Embed every face of one image in a single model call; (n, dimensions). For a
+        model whose spec says `mirror`, each face's embedding is averaged with its
+        mirror image's (both normalized): measured on lfw-dev, worth its second pass."""
         if not faces:
             return np.zeros((0, self.spec.dimensions), dtype=np.float32)
+        if not self.mirror:
+            return self._forward(self._aligned(image, faces))
+        plain, flipped = self.embed_views(image, faces)
+        return _normalized(_normalized(plain) + _normalized(flipped))
+
+    def embed_views(self, image: np.ndarray, faces: list[DetectedFace]) -> tuple[np.ndarray, np.ndarray]:
+        """The faces and their mirror images embedded apart, in one model call
+        (evaluate_faces keeps both, so that it can measure what averaging does)."""
+        batch = self._aligned(image, faces)
+        both = self._forward(np.concatenate([batch, np.ascontiguousarray(batch[:, :, ::-1])]))
+        return both[: len(faces)], both[len(faces) :]
+
+    def _aligned(self, image: np.ndarray, faces: list[DetectedFace]) -> np.ndarray:
         if self.alignment == "dlib_chip":
-            batch = np.stack([self._dlib_chip(image, face) for face in faces])
-        else:
-            batch = np.concatenate([self._deepface_crop(image, face) for face in faces])
-        if mirror:
-            batch = np.ascontiguousarray(batch[:, :, ::-1])
+            return np.stack([self._dlib_chip(image, face) for face in faces])
+        return np.concatenate([self._deepface_crop(image, face) for face in faces])
+
+    def _forward(self, batch: np.ndarray) -> np.ndarray:
         vectors = np.asarray(self._model.forward(batch), dtype=np.float32)
-        return vectors.reshape(len(faces), self.spec.dimensions)
+        return vectors.reshape(len(batch), self.spec.dimensions)
 
     def analyze(self, image: np.ndarray) -> list[AnalyzedFace]:
         faces = self.detect(image)

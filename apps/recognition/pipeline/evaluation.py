@@ -20,7 +20,8 @@ import numpy as np
 from apps.recognition.pipeline import calibration
 from apps.recognition.pipeline.calibration import normalized
 
-STRATEGIES = ("nearest", "centroid", "knn2")
+# centroid: the person's template, the normalized mean of their photos (the service's).
+STRATEGIES = ("centroid", "nearest", "knn2")
 FPIR_POINTS = (0.01, 0.001)
 
 
@@ -261,8 +262,8 @@ def det_curve(mated: Ranked, mates: np.ndarray, nonmated: Ranked, margin: float 
     finite = np.concatenate([mated.d1[np.isfinite(mated.d1)], nonmated.d1[np.isfinite(nonmated.d1)]])
     thresholds = np.unique(np.quantile(finite, np.linspace(0, 1, points))) if len(finite) else np.zeros(1)
     right = mated.top == mates
-    fpir = np.array([nonmated.accepted(t, margin).mean() for t in thresholds])
-    fnir = np.array([1.0 - (mated.accepted(t, margin) & right).mean() for t in thresholds])
+    fpir = np.array([nonmated.accepted(t, margin).mean() if len(nonmated.d1) else 0.0 for t in thresholds])
+    fnir = np.array([1.0 - (mated.accepted(t, margin) & right).mean() if len(mates) else 0.0 for t in thresholds])
     return thresholds, fpir, fnir
 
 
@@ -274,10 +275,10 @@ def fnir_at_fpir(mated: Ranked, mates: np.ndarray, nonmated: Ranked, fpir: float
         scores = np.sort(nonmated.d1)
         allowed = int(np.floor(fpir * len(scores)))
         threshold = float(scores[allowed] - 1e-7) if allowed < len(scores) else float("inf")
-    else:
-        thresholds, rates, _ = det_curve(mated, mates, nonmated, margin, points=2000)
-        within = thresholds[rates <= fpir]
-        threshold = float(within.max()) if len(within) else 0.0
+    else:  # with a margin FPIR is not monotone in the threshold: the best one within the target
+        thresholds, rates, misses = det_curve(mated, mates, nonmated, margin, points=2000)
+        within = np.flatnonzero(rates <= fpir)
+        threshold = float(thresholds[within[np.argmin(misses[within])]]) if len(within) else 0.0
     right = mated.top == mates
     return float(1.0 - (mated.accepted(threshold, margin) & right).mean()), threshold
 
@@ -299,15 +300,21 @@ def det_plot_png(curves: dict[str, tuple[np.ndarray, np.ndarray]], title: str, m
 
     figure = Figure(figsize=(6, 5), dpi=100)
     axes = figure.subplots()
+    plotted = False
     for label, (fpir, fnir) in curves.items():
         keep = (fpir > 0) & (fnir > 0)
+        plotted |= bool(keep.any())
         axes.plot(fpir[keep], fnir[keep], label=label)
     for label, x, y in marks:
         if x > 0 and y > 0:
+            plotted = True
             axes.plot([x], [y], "o", label=label)
-    axes.set_xscale("log")
-    axes.set_yscale("log")
-    axes.set_xlim(1e-4, 1)
+    if plotted:
+        axes.set_xscale("log")
+        axes.set_yscale("log")
+        axes.set_xlim(1e-4, 1)
+    else:  # no strangers accepted and nobody missed at any threshold: nothing to draw on log scales
+        axes.text(0.5, 0.5, "no errors to plot", ha="center", transform=axes.transAxes)
     axes.set_xlabel("FPIR (strangers accepted as someone)")
     axes.set_ylabel("FNIR (enrolled people not recognized)")
     axes.grid(True, which="both", alpha=0.3)
@@ -319,12 +326,34 @@ def det_plot_png(curves: dict[str, tuple[np.ndarray, np.ndarray]], title: str, m
     return buffer.getvalue()
 
 
-def product_threshold(open_set: OpenSet, *, target_fpir: float, reference) -> calibration.GalleryCalibration:
+def product_threshold(
+    open_set: OpenSet, *, target_fpir: float, reference, margin: float
+) -> calibration.GalleryCalibration:
     """The threshold the service would choose for this gallery: from its enrolled photos
     only (calibration.calibrate_gallery), never from the probes."""
     return calibration.calibrate_gallery(
-        open_set.gallery, open_set.owners, target_fpir=target_fpir, reference=reference
+        open_set.gallery, open_set.owners, target_fpir=target_fpir, reference=reference, margin=margin
     )
+
+
+def measure_reference(embeddings: dict, photos: list[Photo], *, source: str, ks=(1, 3)):
+    """A model's reference distances (calibration.ScoreReference) on these photos: for
+    templates of K photos (the first K of everyone with more than K), every face of
+    everyone else against them, and the enrolled people's other photos against
+    their own."""
+    present = [p for p in photos if embeddings.get(p.path) is not None]
+    probes = np.stack([embeddings[p.path] for p in present])
+    probe_owners = np.array([p.identity for p in present])
+    impostor, misses = {}, {}
+    for k in ks:
+        split = split_open_set(embeddings, photos, enroll_per_identity=k)
+        centroids, people = calibration.templates(split.gallery, split.owners)
+        names = np.array(split.people)[people]
+        impostor[k] = calibration.impostor_distances(probes, probe_owners, centroids, names, keep=2_000_000)
+        scores = person_scores(split.mated, split.gallery, split.owners, len(split.people), "centroid")
+        mate = scores[np.arange(len(split.mates)), split.mates]
+        misses[k] = np.where(np.isnan(mate), np.inf, mate)
+    return calibration.reference_from(impostor, misses, source=source)
 
 
 def rank_open_set(open_set: OpenSet, strategy: str) -> tuple[Ranked, Ranked]:
@@ -340,7 +369,9 @@ def identification(
     """The FRVT figures of one gallery, and the product's operating point on it (its
     threshold from the gallery's photos, unless one is given)."""
     mated, nonmated = rank_open_set(open_set, strategy)
-    calibrated = product_threshold(open_set, target_fpir=target_fpir, reference=reference) if reference else None
+    calibrated = (
+        product_threshold(open_set, target_fpir=target_fpir, reference=reference, margin=margin) if reference else None
+    )
     if threshold is None:
         if calibrated is None:
             raise ValueError("No reference distances for this model: give a threshold.")
@@ -397,7 +428,9 @@ def gallery_size_curve(
     others = sorted(i for i, paths in grouped.items() if len(paths) <= k and with_face[i])
     rows = []
     for size in sizes:
-        repeats = 20 if size <= 10 else 5 if size <= 100 else 1
+        # Strangers come in clusters (one famous face has hundreds of photos), so a
+        # small gallery's figure swings with who is in it: many draws.
+        repeats = 200 if size <= 10 else 50 if size <= 100 else 1
         results = []
         for _ in range(repeats):
             if size <= len(enrollable):

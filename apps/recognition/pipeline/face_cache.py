@@ -99,17 +99,15 @@ def _unpack(meta_json: str, blob: bytes) -> list[CachedFace]:
 # --- Analysis in a pool of processes ----------------------------------------------------
 
 _analyzer = None
-_mirror = False
 
 
-def _start_worker(analyzer_options: dict, mirror: bool) -> None:
-    global _analyzer, _mirror
+def _start_worker(analyzer_options: dict) -> None:
+    global _analyzer
     # One thread per process: the pool already uses every core.
     os.environ.setdefault("OMP_NUM_THREADS", "1")
     from apps.recognition.pipeline.engine import FaceAnalyzer
 
     _analyzer = FaceAnalyzer(**analyzer_options)
-    _mirror = mirror
 
 
 def _analyze_one(path: Path) -> tuple[Path, str, list[CachedFace] | None]:
@@ -123,14 +121,15 @@ def _analyze_one(path: Path) -> tuple[Path, str, list[CachedFace] | None]:
     except ImageRejected:
         return path, digest, None
     faces = _analyzer.detect(image)
-    vectors = _analyzer.embed(image, faces)
-    mirrored = _analyzer.embed(image, faces, mirror=True) if _mirror else [None] * len(faces)
+    if not faces:
+        return path, digest, []
+    plain, mirrored = _analyzer.embed_views(image, faces)
     return (
         path,
         digest,
         [
             CachedFace(face.box, face.confidence, quality.measure(image, face).as_dict(), vector, flipped)
-            for face, vector, flipped in zip(faces, vectors, mirrored, strict=True)
+            for face, vector, flipped in zip(faces, plain, mirrored, strict=True)
         ],
     )
 
@@ -140,11 +139,11 @@ def analyze_photos(
     *,
     analyzer_options: dict,
     cache: FaceCache,
-    mirror: bool = False,
     workers: int | None = None,
     progress: bool = True,
 ) -> dict[Path, list[CachedFace]]:
-    """Every face of every photo (unreadable photos map to an empty list)."""
+    """Every face of every photo, each with its own and its mirror image's embedding
+    (unreadable photos map to an empty list)."""
     from tqdm import tqdm
 
     paths = sorted(set(paths))
@@ -152,14 +151,14 @@ def analyze_photos(
     for path in tqdm(paths, desc="reading photos", unit="photo", disable=not progress, leave=False):
         digests[path] = photo_digest(path.read_bytes())
     cached = cache.get_many(digests.values())
-    if mirror:  # entries made without the mirrored embedding do not count
-        cached = {d: faces for d, faces in cached.items() if all(f.mirrored is not None for f in faces)}
+    # Entries made without the mirrored embedding do not count.
+    cached = {d: faces for d, faces in cached.items() if all(f.mirrored is not None for f in faces)}
     result = {path: cached[digest] for path, digest in digests.items() if digest in cached}
     todo = [path for path in paths if path not in result]
     if todo:
         workers = max(1, min(workers or os.cpu_count() or 1, len(todo)))
         with (
-            get_context("spawn").Pool(workers, _start_worker, (analyzer_options, mirror)) as pool,
+            get_context("spawn").Pool(workers, _start_worker, (analyzer_options,)) as pool,
             tqdm(total=len(todo), desc=f"analyzing ({cache.key})", unit="photo", disable=not progress) as bar,
         ):
             for done, (path, digest, faces) in enumerate(pool.imap_unordered(_analyze_one, todo, chunksize=4), 1):

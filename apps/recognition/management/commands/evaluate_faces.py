@@ -1,3 +1,4 @@
+import argparse
 import json
 import time
 from pathlib import Path
@@ -36,14 +37,24 @@ class Command(BaseCommand):
         )
         parser.add_argument("--target-fpir", type=float, default=settings.RECOGNITION_TARGET_FPIR)
         parser.add_argument("--margin", type=float, default=settings.RECOGNITION_MATCH_MARGIN)
-        parser.add_argument("--strategy", default="nearest", choices=evaluation.STRATEGIES)
+        parser.add_argument(
+            "--strategy",
+            default="centroid",
+            choices=evaluation.STRATEGIES,
+            help="How a person is scored: their template (centroid, the service's), nearest photo, two nearest.",
+        )
         parser.add_argument(
             "--face",
             default="central",
             choices=["central", "largest"],
             help="Which detected face is the labelled one (LFW: the central one).",
         )
-        parser.add_argument("--mirror", action="store_true", help="Average each face's embedding with its mirror's.")
+        parser.add_argument(
+            "--mirror",
+            action=argparse.BooleanOptionalAction,
+            default=None,
+            help="Average each face's embedding with its mirror image's (default: as the model's spec says).",
+        )
         parser.add_argument("--gallery-sizes", type=_sizes, default=[10, 100, 1000], metavar="N,N,...")
         parser.add_argument(
             "--reference",
@@ -84,18 +95,18 @@ class Command(BaseCommand):
             "detect_max_side": settings.RECOGNITION_DETECT_MAX_SIDE,
             "alignment": alignment,
         }
+        mirror = spec.mirror if options["mirror"] is None else options["mirror"]
         try:
             faces = analyze_photos(
                 paths,
                 analyzer_options=analyzer_options,
                 cache=cache,
-                mirror=options["mirror"],
                 workers=options["workers"],
                 progress=not options["no_progress"],
             )
         finally:
             cache.close()
-        embeddings = self._labelled_embeddings(faces, options["face"], options["mirror"])
+        embeddings = self._labelled_embeddings(faces, options["face"], mirror)
         if not any(v is not None for v in embeddings.values()):
             raise CommandError("No face was found in any photo.")
 
@@ -104,7 +115,7 @@ class Command(BaseCommand):
             "detector": detector,
             "alignment": alignment,
             "face": options["face"],
-            "mirror": options["mirror"],
+            "mirror": mirror,
             "strategy": options["strategy"],
             "margin": options["margin"],
             "target_fpir": options["target_fpir"],
@@ -191,17 +202,7 @@ class Command(BaseCommand):
         return figures
 
     def _measure_reference(self, embeddings, photos, source) -> calibration.ScoreReference:
-        present = [p for p in photos if embeddings.get(p.path) is not None]
-        identities = {name: i for i, name in enumerate(sorted({p.identity for p in present}))}
-        vectors = np.stack([embeddings[p.path] for p in present])
-        owners = np.array([identities[p.identity] for p in present])
-        misses = {}
-        for k in (1, 3):
-            split = evaluation.split_open_set(embeddings, photos, enroll_per_identity=k)
-            scores = evaluation.person_scores(split.mated, split.gallery, split.owners, len(split.people), "nearest")
-            mate = scores[np.arange(len(split.mates)), split.mates]
-            misses[k] = np.where(np.isnan(mate), np.inf, mate)
-        reference = calibration.reference_from(vectors, owners, misses, source=source)
+        reference = evaluation.measure_reference(embeddings, photos, source=source)
         self.stdout.write("reference for catalog.py:")
         self.stdout.write(f"    ScoreReference(\n        impostor={reference.impostor!r},")
         self.stdout.write(f"        misses={reference.misses!r},\n        source={reference.source!r},\n    )")
