@@ -369,6 +369,8 @@ def reference_from(
     curves = {}
     for k, distances in misses.items():
         distances = np.asarray(distances)
-        grid = np.quantile(distances[np.isfinite(distances)], np.linspace(0.05, 0.95, 10))
+        # Dense where thresholds are used: down to a miss rate of 1 %.
+        levels = (0.02, 0.05, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95, 0.98, 0.99)
+        grid = np.quantile(distances[np.isfinite(distances)], levels)
         curves[k] = tuple((round(float(t), 5), round(float((distances > t).mean()), 5)) for t in grid)
     return ScoreReference(impostor=tails, misses=curves, source=source)
