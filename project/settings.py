@@ -134,6 +134,9 @@ CELERY_BROKER_URL = os.environ.get("CELERY_BROKER_URL") or embedded.ensure_redis
 # worker; the same Redis carries them.
 CELERY_RESULT_BACKEND = os.environ.get("CELERY_RESULT_BACKEND") or CELERY_BROKER_URL
 CELERY_RESULT_EXPIRES = 300
+# Where tasks are sent, by web processes and by workers alike (a worker enqueues too:
+# an enrollment queues the gallery's calibration).
+CELERY_TASK_DEFAULT_QUEUE = os.environ.get("CELERY_TASK_DEFAULT_QUEUE", "celery")
 CELERY_TASK_IGNORE_RESULT = True
 # A task that dies with its worker is redelivered, not lost.
 CELERY_TASK_ACKS_LATE = True

@@ -85,6 +85,8 @@ def start_worker(queue: str, log: Path, pool: str = "prefork", **settings_env: s
         "DEEPFACE_HOME": str(settings.DEEPFACE_HOME),
         "MEDIA_ROOT": str(settings.MEDIA_ROOT),
         "RECOGNITION_STALE_FRAME_SECONDS": "300",
+        # Tasks the worker itself sends (the calibration after an enrollment) stay on its queue.
+        "CELERY_TASK_DEFAULT_QUEUE": queue,
         # Webhook retries in well under a second, and few of them.
         "WEBHOOK_RETRY_BASE_SECONDS": "0.3",
         "WEBHOOK_MAX_ATTEMPTS": "3",

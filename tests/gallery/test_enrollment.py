@@ -104,3 +104,27 @@ def test_png_and_webp_enroll_too(person):
         buffer = io.BytesIO()
         image.save(buffer, format=fmt)
         assert enroll(client, person_id, buffer.getvalue())["status"] == "enrolled"
+
+
+def test_enrollment_strength_counts_the_photos_that_passed(person, admin_client):
+    client, person_id = person
+
+    def strength():
+        one = client.get(f"/api/v1/people/{person_id}/").json()
+        listed = next(p for p in client.get("/api/v1/people/").json()["results"] if p["id"] == person_id)
+        assert (listed["enrolled_photos"], listed["enrollment_strength"]) == (
+            one["enrolled_photos"],
+            one["enrollment_strength"],
+        )
+        return one["enrolled_photos"], one["enrollment_strength"]
+
+    assert strength() == (0, "none")
+    enroll(client, person_id, photo_bytes("couple.jpg"))  # rejected: does not count
+    enroll(client, person_id, photo_bytes("img1.jpg"))
+    assert strength() == (1, "weak")
+    page = admin_client.get("/admin/gallery/person/").content.decode()
+    assert "weak</strong> (1 enrolled; 3 recommended)" in page
+    enroll(client, person_id, photo_bytes("img2.jpg"))
+    enroll(client, person_id, photo_bytes("img4.jpg"))
+    assert strength() == (3, "strong")
+    assert "strong (3 photos)" in admin_client.get("/admin/gallery/person/").content.decode()
