@@ -333,9 +333,11 @@ def plot_png(result: GalleryCalibration, title: str) -> bytes:
                 10_000,
             ):
                 continue
-            fpir = [fpir_expected(tail, t, row["people"], result.margin) for t in grid]
-            fnir = [reference.expected_fnir(t, per_person) for t in grid]
-            right.plot(fpir, fnir, label=f"{row['people']:,} people")
+            fpir = np.array([fpir_expected(tail, t, row["people"], result.margin) for t in grid])
+            fnir = np.array([reference.expected_fnir(t, per_person) for t in grid])
+            # Past its peak the margin rejects ever more faces: no threshold there is worth drawing.
+            peak = int(np.argmax(fpir)) + 1
+            right.plot(fpir[:peak], fnir[:peak], label=f"{row['people']:,} people")
         right.plot([result.expected_fpir], [result.expected_fnir or 0], "ko", label=f"today at {result.threshold:.4f}")
         right.set_xscale("log")
         right.set_yscale("log")
