@@ -12,13 +12,17 @@ REPO = Path(__file__).resolve().parent.parent
 FACES_DIR = Path(os.environ.get("FACES_DIR", REPO.parent / "shared" / "datasets" / "faces"))
 
 
-def faces_dir() -> Path:
-    if not (FACES_DIR / "labels.csv").is_file():
-        message = f"shared face photos not found in {FACES_DIR} (set FACES_DIR)"
+def _dataset(folder: Path, variable: str) -> Path:
+    if not (folder / "labels.csv").is_file():
+        message = f"{folder.name} not found in {folder} (set {variable})"
         if os.environ.get("CI"):
             pytest.fail(message)
         pytest.skip(message)
-    return FACES_DIR
+    return folder
+
+
+def faces_dir() -> Path:
+    return _dataset(FACES_DIR, "FACES_DIR")
 
 
 def photo(name: str) -> Path:
@@ -34,9 +38,4 @@ LFW_DIR = Path(os.environ.get("LFW_DIR", REPO.parent / "shared" / "datasets" / "
 
 def lfw_dir() -> Path:
     """lfw-dev (half of LFW, by identity), skipped or failed like the shared photos."""
-    if not (LFW_DIR / "labels.csv").is_file():
-        message = f"lfw-dev not found in {LFW_DIR} (set LFW_DIR)"
-        if os.environ.get("CI"):
-            pytest.fail(message)
-        pytest.skip(message)
-    return LFW_DIR
+    return _dataset(LFW_DIR, "LFW_DIR")

@@ -13,7 +13,7 @@ SUBSET = {
 }
 
 
-def test_evaluate_faces_on_a_small_labelled_folder(tmp_path):
+def labelled_folder(tmp_path):
     folder = tmp_path / "photos"
     folder.mkdir()
     for files in SUBSET.values():
@@ -23,6 +23,11 @@ def test_evaluate_faces_on_a_small_labelled_folder(tmp_path):
         writer = csv.writer(file)
         writer.writerow(["file", "identity"])
         writer.writerows((name, identity) for identity, files in SUBSET.items() for name in files)
+    return folder
+
+
+def test_evaluate_faces_on_a_small_labelled_folder(tmp_path):
+    folder = labelled_folder(tmp_path)
     with open(folder / "pairs.csv", "w", newline="") as file:
         writer = csv.writer(file)
         writer.writerow(["file_x", "file_y", "Decision"])
@@ -105,15 +110,7 @@ def test_evaluate_faces_on_a_small_labelled_folder(tmp_path):
 def test_strangers_are_the_people_not_enrolled(tmp_path):
     """With K = 2, only id01 (3 photos) is enrolled; id03's and id06's photos are
     non-mated probes, and none of them may be taken for id01."""
-    folder = tmp_path / "photos"
-    folder.mkdir()
-    for files in SUBSET.values():
-        for name in files:
-            (folder / name).symlink_to(faces_dir() / name)
-    with open(folder / "labels.csv", "w", newline="") as file:
-        writer = csv.writer(file)
-        writer.writerow(["file", "identity"])
-        writer.writerows((name, identity) for identity, files in SUBSET.items() for name in files)
+    folder = labelled_folder(tmp_path)
     call_command(
         "evaluate_faces",
         "--labels",

@@ -12,6 +12,7 @@ import cv2
 import numpy as np
 
 from apps.recognition.pipeline import catalog
+from apps.recognition.pipeline.calibration import normalized
 
 
 class ModelNotReady(RuntimeError):
@@ -26,8 +27,9 @@ class ModelNotReady(RuntimeError):
         )
 
 
-def _normalized(vectors: np.ndarray) -> np.ndarray:
-    return (vectors / np.linalg.norm(vectors, axis=1, keepdims=True)).astype(np.float32)
+def mirror_average(plain: np.ndarray, mirrored: np.ndarray) -> np.ndarray:
+    """Each face's embedding averaged with its mirror image's, both normalized first."""
+    return normalized(normalized(plain) + normalized(mirrored))
 
 
 @dataclass(frozen=True)
@@ -142,8 +144,7 @@ class FaceAnalyzer:
             return np.zeros((0, self.spec.dimensions), dtype=np.float32)
         if not self.mirror:
             return self._forward(self._aligned(image, faces))
-        plain, flipped = self.embed_views(image, faces)
-        return _normalized(_normalized(plain) + _normalized(flipped))
+        return mirror_average(*self.embed_views(image, faces))
 
     def embed_views(self, image: np.ndarray, faces: list[DetectedFace]) -> tuple[np.ndarray, np.ndarray]:
         """The faces and their mirror images embedded apart, in one model call

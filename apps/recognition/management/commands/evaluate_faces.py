@@ -8,7 +8,7 @@ from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
 from apps.recognition.pipeline import calibration, catalog, evaluation
-from apps.recognition.pipeline.engine import ModelNotReady
+from apps.recognition.pipeline.engine import ModelNotReady, mirror_average
 from apps.recognition.pipeline.face_cache import FaceCache, analyze_photos
 
 
@@ -167,10 +167,10 @@ class Command(BaseCommand):
                 chosen[path] = None
                 continue
             face = found[index]
-            vector = calibration.normalized(face.embedding[None])[0]
             if mirror:
-                vector = calibration.normalized((vector + calibration.normalized(face.mirrored[None])[0])[None])[0]
-            chosen[path] = vector
+                chosen[path] = mirror_average(face.embedding[None], face.mirrored[None])[0]
+            else:
+                chosen[path] = calibration.normalized(face.embedding[None])[0]
         return chosen
 
     @staticmethod
