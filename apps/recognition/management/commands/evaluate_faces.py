@@ -33,6 +33,9 @@ class Command(BaseCommand):
         )
         parser.add_argument("--alignment", choices=catalog.ALIGNMENTS, help="Default: the model's own.")
         parser.add_argument(
+            "--padding", type=float, help="Around the face, a share of its size on each side (default: the model's)."
+        )
+        parser.add_argument(
             "--threshold", type=float, help="Use this threshold instead of the one calibrated for the gallery."
         )
         parser.add_argument("--target-fpir", type=float, default=settings.RECOGNITION_TARGET_FPIR)
@@ -78,6 +81,7 @@ class Command(BaseCommand):
         model, detector = options["model"], options["detector"]
         spec = catalog.model_spec(model)
         alignment = options["alignment"] or spec.alignment
+        padding = spec.crop_padding if options["padding"] is None else options["padding"]
         missing = catalog.missing_files(model, detector, settings.DEEPFACE_HOME)
         if missing:
             raise CommandError(str(ModelNotReady(model, detector, missing)))
@@ -86,7 +90,7 @@ class Command(BaseCommand):
         paths = {p.path for p in photos} | {p.x for p in pairs} | {p.y for p in pairs}
         cache = FaceCache(
             options["cache"] or Path(settings.VAR_DIR) / "eval-cache" / "faces.sqlite",
-            key=f"{model}/{detector}/{alignment}/{settings.RECOGNITION_DETECT_MAX_SIDE}",
+            key=f"{model}/{detector}/{alignment}:{padding:g}/{settings.RECOGNITION_DETECT_MAX_SIDE}",
         )
         analyzer_options = {
             "model_name": model,
@@ -94,6 +98,7 @@ class Command(BaseCommand):
             "deepface_home": str(settings.DEEPFACE_HOME),
             "detect_max_side": settings.RECOGNITION_DETECT_MAX_SIDE,
             "alignment": alignment,
+            "padding": padding,
         }
         mirror = spec.mirror if options["mirror"] is None else options["mirror"]
         try:
@@ -114,6 +119,7 @@ class Command(BaseCommand):
             "model": model,
             "detector": detector,
             "alignment": alignment,
+            "padding": padding,
             "face": options["face"],
             "mirror": mirror,
             "strategy": options["strategy"],
