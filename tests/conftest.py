@@ -28,7 +28,8 @@ django.test.testcases._MediaFilesHandler = lambda application: application
 def deepface_home(tmp_path_factory) -> Path:
     """A weights folder of the test session's own: Dlib's real weights from their
     package, FaceNet's and BlazeFace's as provisioned, and a Facenet (128-d) file with
-    the real architecture and made-up values. The made-up file never reaches var/deepface, where `make run` would take it for real."""
+    the real architecture and made-up values. The made-up file never reaches
+    var/deepface, where `make run` would take it for real."""
     home = tmp_path_factory.mktemp("deepface")
     for file_name in weights.PACKAGED:
         weights.provision_file(file_name, home, allow_download=False)
