@@ -185,8 +185,8 @@ MODEL_VERIFY_PHOTOS = [
     ).split(os.pathsep)
     if folder and Path(folder).is_dir()
 ]
-RECOGNITION_DEFAULT_MODEL = os.environ.get("RECOGNITION_DEFAULT_MODEL", "Facenet")
-RECOGNITION_DEFAULT_DETECTOR = os.environ.get("RECOGNITION_DEFAULT_DETECTOR", "dlib")
+RECOGNITION_DEFAULT_MODEL = os.environ.get("RECOGNITION_DEFAULT_MODEL", "Facenet512")
+RECOGNITION_DEFAULT_DETECTOR = os.environ.get("RECOGNITION_DEFAULT_DETECTOR", "blazeface")
 # Faces are detected on a copy whose long side is at most this many pixels.
 RECOGNITION_DETECT_MAX_SIDE = env_int("RECOGNITION_DETECT_MAX_SIDE", 800)
 # Models a worker loads when it starts (comma-separated); empty = every ready model.

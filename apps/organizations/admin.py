@@ -72,6 +72,9 @@ class OrganizationAdmin(TenantAdmin):
         admin.ModelAdmin.save_model(self, request, obj, form, change)
         if change and {"target_fpir", "recognition_model"} & set(form.changed_data):
             calibration_schedule(organization_id=obj.pk)
+        missing = services.recognition_missing(obj)
+        if missing:
+            self.message_user(request, f"Warning: {missing}.", level=messages.WARNING)
 
     def has_add_permission(self, request, *args):
         return is_platform(request)

@@ -20,9 +20,41 @@ def _hash_secret(secret: str) -> str:
     return hashlib.sha256(secret.encode()).hexdigest()
 
 
+def recognition_defaults() -> tuple[str, str]:
+    """The model and detector a new organization gets: the configured defaults where
+    their weights are ready, else the first ready one in the catalog's order (so a
+    machine that could not provision FaceNet still gets a working organization)."""
+    home = settings.DEEPFACE_HOME
+
+    def first_ready(preferred: str, names, ready) -> str:
+        return next((name for name in (preferred, *names) if ready(name)), preferred)
+
+    model = first_ready(settings.RECOGNITION_DEFAULT_MODEL, catalog.MODELS, lambda n: catalog.model_ready(n, home))
+    detector = first_ready(
+        settings.RECOGNITION_DEFAULT_DETECTOR, catalog.DETECTORS, lambda n: catalog.detector_ready(n, home)
+    )
+    return model, detector
+
+
+def recognition_missing(organization: Organization) -> str:
+    """'' when the organization's model and detector have their weights, else what is
+    missing and the command that provisions it."""
+    missing = catalog.missing_files(organization.recognition_model, organization.detector, settings.DEEPFACE_HOME)
+    if not missing:
+        return ""
+    return (
+        f"model {organization.recognition_model} with detector {organization.detector} has no weights "
+        f"(missing: {', '.join(missing)}): frames and enrollments will answer 503 model_unavailable until "
+        f"`python manage.py provision_models --model {organization.recognition_model}` has run"
+    )
+
+
 def organization_create(*, slug: str, name: str = "", recognition_model: str = "", detector: str = "") -> Organization:
-    model = recognition_model or settings.RECOGNITION_DEFAULT_MODEL
-    detector = detector or settings.RECOGNITION_DEFAULT_DETECTOR
+    """Unnamed model or detector: recognition_defaults(). A named one is used even
+    without weights (recognition_missing says what to run)."""
+    default_model, default_detector = recognition_defaults()
+    model = recognition_model or default_model
+    detector = detector or default_detector
     catalog.required_files(model, detector)  # raises ValueError for unknown names
     return Organization.objects.create(slug=slug, name=name or slug, recognition_model=model, detector=detector)
 

@@ -163,5 +163,10 @@ def missing_files(model_name: str, detector: str, deepface_home: str | Path) -> 
     return [name for name in required_files(model_name, detector) if not (folder / name).is_file()]
 
 
+def detector_ready(detector: str, deepface_home: str | Path) -> bool:
+    folder = weights_dir(deepface_home)
+    return all((folder / name).is_file() for name in {LANDMARKS_FILE, *DETECTORS[detector]})
+
+
 def model_ready(model_name: str, deepface_home: str | Path) -> bool:
     return (weights_dir(deepface_home) / model_spec(model_name).weight_file).is_file()

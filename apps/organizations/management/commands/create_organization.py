@@ -1,12 +1,15 @@
 from django.core.management.base import BaseCommand, CommandError
 
 from apps.organizations.models import Organization
-from apps.organizations.services import organization_create
+from apps.organizations.services import organization_create, recognition_missing
 from apps.recognition.pipeline import catalog
 
 
 class Command(BaseCommand):
-    help = "Create an organization."
+    help = (
+        "Create an organization. Without --model / --detector it gets the configured defaults "
+        "(RECOGNITION_DEFAULT_MODEL / _DETECTOR) where their weights are ready, else the first ready ones."
+    )
 
     def add_arguments(self, parser):
         parser.add_argument("slug")
@@ -22,3 +25,6 @@ class Command(BaseCommand):
             f"created organization {organization.slug} (model {organization.recognition_model}, "
             f"detector {organization.detector})"
         )
+        missing = recognition_missing(organization)
+        if missing:
+            self.stderr.write(self.style.WARNING(f"WARNING: {missing}"))
