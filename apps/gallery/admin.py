@@ -10,7 +10,7 @@ from django.utils.html import format_html, format_html_join
 from apps.core.admin_base import TenantAdmin, TenantInline, is_platform
 from apps.core.errors import ServiceError
 from apps.gallery import selectors, services
-from apps.gallery.models import FaceImage, GalleryImport, Person
+from apps.gallery.models import FaceImage, GalleryImport, GalleryReembed, Person
 
 
 def thumbnail(file, height: int = 64) -> str:
@@ -193,6 +193,58 @@ class GalleryImportAdmin(TenantAdmin):
     @admin.display(description="problems")
     def problem_list(self, job):
         return format_html_join("", "<div>{}: {}</div>", ((p["file"], p["message"]) for p in job.problems)) or "-"
+
+    def has_add_permission(self, request, *args):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_view_permission(self, request, obj=None):
+        return self._may_manage(request)
+
+    def get_exclude(self, request, obj=None):
+        return [] if is_platform(request) else ["organization"]
+
+
+@admin.register(GalleryReembed)
+class GalleryReembedAdmin(TenantAdmin):
+    """Progress of a model change (started by changing the organization's model)."""
+
+    list_display = ["id", "previous_model", "model_name", "status", "progress", "created_at", "switched_at"]
+    readonly_fields = [
+        "previous_model",
+        "model_name",
+        "status",
+        "progress",
+        "problem_list",
+        "error",
+        "created_by",
+        "created_at",
+        "switched_at",
+        "finished_at",
+    ]
+    fields = readonly_fields
+    change_form_template = "admin/gallery/galleryimport/change_form.html"
+
+    @admin.display(description="progress")
+    def progress(self, job):
+        percent = round(100 * job.processed / job.total) if job.total else 100
+        return format_html(
+            '<progress value="{}" max="{}"></progress> {} / {} ({}%)',
+            job.processed,
+            job.total or 1,
+            job.processed,
+            job.total,
+            percent,
+        )
+
+    @admin.display(description="photos without a face for the new model")
+    def problem_list(self, job):
+        return (
+            format_html_join("", "<div>photo #{}: {}</div>", ((p["face_image"], p["message"]) for p in job.problems))
+            or "-"
+        )
 
     def has_add_permission(self, request, *args):
         return False

@@ -97,3 +97,37 @@ class GalleryImport(TenantOwned):
 
     def __str__(self) -> str:
         return f"Import #{self.pk} ({self.status}, {self.processed}/{self.total})"
+
+
+class GalleryReembed(TenantOwned):
+    """A change of the organization's model: every enrolled photo embedded again with
+    the new model in the background. Matching keeps the old model until every photo
+    has its new embedding, then switches at once; the old embeddings go after that."""
+
+    class Status(models.TextChoices):
+        QUEUED = "queued"
+        RUNNING = "running"
+        DONE = "done"
+        FAILED = "failed"
+        CANCELLED = "cancelled"
+
+    ACTIVE = (Status.QUEUED, Status.RUNNING)
+
+    model_name = models.CharField(max_length=32)
+    previous_model = models.CharField(max_length=32)
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.QUEUED)
+    total = models.PositiveIntegerField(default=0)
+    processed = models.PositiveIntegerField(default=0)
+    # [{"face_image": id, "message": ...}]: photos the new model found no face in.
+    problems = models.JSONField(default=list, blank=True)
+    error = models.TextField(blank=True)
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)
+    created_at = models.DateTimeField(auto_now_add=True)
+    switched_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        verbose_name = "model change"
+
+    def __str__(self) -> str:
+        return f"{self.previous_model} → {self.model_name} ({self.status}, {self.processed}/{self.total})"

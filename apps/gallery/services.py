@@ -1,17 +1,20 @@
 import logging
+import time
 import uuid
 
 from django.conf import settings
 from django.core.files.base import ContentFile
 from django.db import transaction
+from django.db.models import F
 from django.utils import timezone
 
 from apps.core import audit
 from apps.core.errors import ServiceError
 from apps.gallery import selectors
-from apps.gallery.models import FaceEmbedding, FaceImage, GalleryImport, Person
-from apps.recognition.analyzers import analyzer_for, ensure_ready
-from apps.recognition.pipeline import quality
+from apps.gallery.models import FaceEmbedding, FaceImage, GalleryImport, GalleryReembed, Person
+from apps.organizations.models import Organization
+from apps.recognition.analyzers import analyzer_by_name, analyzer_for, ensure_model_ready, ensure_ready
+from apps.recognition.pipeline import catalog, quality
 from apps.recognition.services import calibration_schedule, image_decode, quality_policy
 from apps.sightings.models import Sighting
 
@@ -160,22 +163,7 @@ def face_image_enroll(*, face_image_id: int) -> FaceImage:
     vector = analyzer.embed(image, [face])[0]
     warnings = enrollment_warnings(face_image=face_image, embedding=vector, threshold=organization.threshold)
     with transaction.atomic():
-        FaceEmbedding.objects.update_or_create(
-            face_image=face_image,
-            model_name=analyzer.model_name,
-            defaults={
-                "organization": organization,
-                "person_id": face_image.person_id,
-                "dimensions": len(vector),
-                "detector": analyzer.detector_name,
-                "embedding": vector,
-                "box_x": face.box.x,
-                "box_y": face.box.y,
-                "box_w": face.box.w,
-                "box_h": face.box.h,
-                "quality": measured.as_dict(),
-            },
-        )
+        _embedding_store(face_image, analyzer, face, vector, measured.as_dict())
         face_image.status = FaceImage.Status.ENROLLED
         face_image.reason = ""
         face_image.detail = ""
@@ -183,8 +171,182 @@ def face_image_enroll(*, face_image_id: int) -> FaceImage:
         face_image.quality = measured.as_dict()
         face_image.processed_at = timezone.now()
         face_image.save(update_fields=["status", "reason", "detail", "warnings", "quality", "processed_at"])
+    # A model change under way needs this photo too, and so does a model switched to
+    # while it was being enrolled.
+    wanted = set(
+        GalleryReembed.objects.filter(organization=organization, status__in=GalleryReembed.ACTIVE).values_list(
+            "model_name", flat=True
+        )
+    )
+    wanted.add(Organization.objects.values_list("recognition_model", flat=True).get(pk=organization.pk))
+    for model_name in sorted(wanted - {analyzer.model_name}):
+        try:
+            _reembed_photo(face_image, analyzer_by_name(model_name, organization.detector), image=image)
+        except ServiceError as error:  # the change's own run reports it
+            logger.warning("photo %s not embedded with %s: %s", face_image.pk, model_name, error)
     calibration_schedule(organization_id=organization.pk)
     return face_image
+
+
+def _embedding_store(face_image: FaceImage, analyzer, face, vector, quality_measured: dict) -> None:
+    FaceEmbedding.objects.update_or_create(
+        face_image=face_image,
+        model_name=analyzer.model_name,
+        defaults={
+            "organization_id": face_image.organization_id,
+            "person_id": face_image.person_id,
+            "dimensions": len(vector),
+            "detector": analyzer.detector_name,
+            "embedding": vector,
+            "box_x": face.box.x,
+            "box_y": face.box.y,
+            "box_w": face.box.w,
+            "box_h": face.box.h,
+            "quality": quality_measured,
+        },
+    )
+
+
+# --- Changing the organization's model -------------------------------------------------
+
+# Frames that read the organization just before a switch still match against the old
+# model's embeddings: they are deleted this long after the switch.
+OLD_EMBEDDINGS_GRACE_SECONDS = 60
+
+
+def gallery_reembed_start(*, organization: Organization, model_name: str, user=None) -> GalleryReembed | None:
+    """Embed every enrolled photo again with `model_name`, in the background; matching
+    switches to it when all are done. None when it is the model in use already (a
+    change under way to another model is cancelled)."""
+    catalog.model_spec(model_name)  # ValueError for an unknown name
+    ensure_model_ready(model_name=model_name, detector=organization.detector)
+    from apps.gallery.tasks import reembed_gallery as gallery_reembed_task
+
+    with transaction.atomic():
+        GalleryReembed.objects.filter(organization=organization, status__in=GalleryReembed.ACTIVE).update(
+            status=GalleryReembed.Status.CANCELLED, finished_at=timezone.now()
+        )
+        if model_name == organization.recognition_model:
+            return None
+        job = GalleryReembed.objects.create(
+            organization=organization,
+            model_name=model_name,
+            previous_model=organization.recognition_model,
+            total=_enrolled(organization.pk).count(),
+            created_by=user,
+        )
+        transaction.on_commit(lambda: gallery_reembed_task.delay(job.pk, organization_id=organization.pk))
+    return job
+
+
+def _enrolled(organization_id: int):
+    return FaceImage.objects.filter(organization_id=organization_id, status=FaceImage.Status.ENROLLED)
+
+
+def _still_active(job: GalleryReembed) -> bool:
+    return GalleryReembed.objects.filter(pk=job.pk, status__in=GalleryReembed.ACTIVE).exists()
+
+
+def gallery_reembed_run(*, job_id: int, seconds: float | None = None) -> GalleryReembed:
+    """In a worker: embed what is missing, then switch. Stops after about `seconds`
+    with the job still running, for the task to go on in a fresh one (a task has a
+    time limit, a gallery may not); a redelivered task carries on the same way."""
+    started = time.monotonic()
+    job = GalleryReembed.objects.select_related("organization").get(pk=job_id)
+    if job.status not in GalleryReembed.ACTIVE:
+        return job
+    GalleryReembed.objects.filter(pk=job.pk).update(status=GalleryReembed.Status.RUNNING)
+    try:
+        analyzer = analyzer_by_name(job.model_name, job.organization.detector)
+        # Photos enrolled during the change are embedded by their enrollment; a second
+        # pass picks up any that slipped between the two.
+        for _ in range(3):
+            todo = _missing_photos(job)
+            if not todo:
+                break
+            for face_image in todo:
+                if not _still_active(job):
+                    return job
+                if seconds is not None and time.monotonic() - started > seconds:
+                    job.refresh_from_db()
+                    return job
+                problem = _reembed_photo(face_image, analyzer)
+                if problem:
+                    job.problems.append({"face_image": face_image.pk, "message": problem})
+                GalleryReembed.objects.filter(pk=job.pk).update(processed=F("processed") + 1, problems=job.problems)
+        _reembed_switch(job)
+    except Exception as error:
+        logger.exception("model change %s failed", job.pk)
+        GalleryReembed.objects.filter(pk=job.pk).update(
+            status=GalleryReembed.Status.FAILED, error=str(error)[:2000], finished_at=timezone.now()
+        )
+    job.refresh_from_db()
+    return job
+
+
+def _missing_photos(job: GalleryReembed) -> list[FaceImage]:
+    problems = {entry["face_image"] for entry in job.problems}
+    return list(
+        _enrolled(job.organization_id)
+        .exclude(embeddings__model_name=job.model_name)
+        .exclude(pk__in=problems)
+        .select_related("organization")
+        .order_by("pk")
+    )
+
+
+def _reembed_photo(face_image: FaceImage, analyzer, image=None) -> str:
+    """The enrolled face of a photo, embedded by another model; '' or what went wrong.
+    The face is the one enrolled (the detection nearest its box), not re-chosen."""
+    if image is None:
+        with face_image.image.open("rb") as file:
+            image = image_decode(file.read())
+    faces = analyzer.detect(image)
+    if not faces:
+        return "no face found"
+    enrolled = face_image.embeddings.order_by("created_at").first()
+    if enrolled is None:
+        face = max(faces, key=lambda f: f.box.w * f.box.h)
+    else:
+        cx, cy = enrolled.box_x + enrolled.box_w / 2, enrolled.box_y + enrolled.box_h / 2
+        face = min(faces, key=lambda f: (f.box.x + f.box.w / 2 - cx) ** 2 + (f.box.y + f.box.h / 2 - cy) ** 2)
+    vector = analyzer.embed(image, [face])[0]
+    _embedding_store(face_image, analyzer, face, vector, quality.measure(image, face).as_dict())
+    return ""
+
+
+def _reembed_switch(job: GalleryReembed) -> None:
+    """Every enrolled photo has its new embedding (or a recorded problem): the
+    organization matches with the new model from its next frame on."""
+    from apps.gallery.tasks import remove_old_embeddings as remove_old_embeddings_task
+
+    with transaction.atomic():
+        organization = Organization.objects.select_for_update().get(pk=job.organization_id)
+        if not _still_active(job) or _missing_photos(job):
+            return
+        organization.recognition_model = job.model_name
+        organization.save(update_fields=["recognition_model"])
+        now = timezone.now()
+        GalleryReembed.objects.filter(pk=job.pk).update(status=GalleryReembed.Status.DONE, switched_at=now)
+        transaction.on_commit(
+            lambda: remove_old_embeddings_task.apply_async(
+                (job.pk,), {"organization_id": organization.pk}, countdown=OLD_EMBEDDINGS_GRACE_SECONDS
+            )
+        )
+    calibration_schedule(organization_id=organization.pk)
+
+
+def gallery_old_embeddings_remove(*, job_id: int) -> int:
+    """After a switch: the previous model's embeddings, unless the organization went
+    back to that model meanwhile."""
+    job = GalleryReembed.objects.select_related("organization").get(pk=job_id)
+    removed = 0
+    if job.organization.recognition_model != job.previous_model:
+        removed, _ = FaceEmbedding.objects.filter(
+            organization_id=job.organization_id, model_name=job.previous_model
+        ).delete()
+    GalleryReembed.objects.filter(pk=job.pk).update(finished_at=timezone.now())
+    return removed
 
 
 # --- Bulk import ---------------------------------------------------------------------

@@ -1,9 +1,12 @@
 from django import forms
 from django.contrib import admin, messages
+from django.urls import reverse
 from django.utils.html import format_html, format_html_join
 
 from apps.core.admin_base import TenantAdmin, TenantInline, is_platform
 from apps.core.errors import ServiceError
+from apps.gallery.models import GalleryReembed
+from apps.gallery.services import gallery_reembed_start
 from apps.organizations import services
 from apps.organizations.models import ApiKey, Camera, Membership, Organization
 from apps.recognition.models import Calibration
@@ -44,6 +47,7 @@ class OrganizationAdmin(TenantAdmin):
         "name",
         "slug",
         "recognition_model",
+        "model_change",
         "detector",
         "target_fpir",
         "threshold_in_use",
@@ -62,19 +66,64 @@ class OrganizationAdmin(TenantAdmin):
         return queryset if is_platform(request) else queryset.filter(pk=request.organization.pk)
 
     def get_readonly_fields(self, request, obj=None):
-        shown = ["threshold_in_use", "calibration_plot"]
+        shown = ["threshold_in_use", "model_change", "calibration_plot"]
         return shown if is_platform(request) else ["slug", *shown]
 
     def get_exclude(self, request, obj=None):
         return []
 
     def save_model(self, request, obj, form, change):
+        new_model = obj.recognition_model
+        changing_model = change and "recognition_model" in form.changed_data
+        if changing_model:
+            # Matching keeps the model in use until every photo has the new one's embedding.
+            obj.recognition_model = form.initial["recognition_model"]
         admin.ModelAdmin.save_model(self, request, obj, form, change)
-        if change and {"target_fpir", "recognition_model"} & set(form.changed_data):
+        if change and "target_fpir" in form.changed_data:
             calibration_schedule(organization_id=obj.pk)
+        if changing_model:
+            self._start_model_change(request, obj, new_model)
         missing = services.recognition_missing(obj)
         if missing:
             self.message_user(request, f"Warning: {missing}.", level=messages.WARNING)
+
+    def _start_model_change(self, request, organization, model_name):
+        try:
+            job = gallery_reembed_start(organization=organization, model_name=model_name, user=request.user)
+        except ServiceError as error:
+            self.message_user(request, f"The model stays {organization.recognition_model}: {error}", messages.ERROR)
+            return
+        if job is None:
+            self.message_user(request, f"{model_name} is the model in use; no change needed.")
+            return
+        self.message_user(
+            request,
+            format_html(
+                "Embedding {} enrolled photos with {} in the background; matching uses {} until all are done, "
+                'then switches. <a href="{}">Progress</a>',
+                job.total,
+                model_name,
+                organization.recognition_model,
+                reverse("admin:gallery_galleryreembed_change", args=[job.pk]),
+            ),
+        )
+
+    @admin.display(description="model change")
+    def model_change(self, organization):
+        job = GalleryReembed.objects.filter(organization=organization).order_by("-created_at").first()
+        if job is None:
+            return "-"
+        return format_html(
+            '<a href="{}">{} → {}</a>: {} <progress value="{}" max="{}"></progress> {} / {}',
+            reverse("admin:gallery_galleryreembed_change", args=[job.pk]),
+            job.previous_model,
+            job.model_name,
+            job.get_status_display(),
+            job.processed,
+            job.total or 1,
+            job.processed,
+            job.total,
+        )
 
     def has_add_permission(self, request, *args):
         return is_platform(request)

@@ -33,9 +33,13 @@ def analyzer_for(organization) -> FaceAnalyzer:
 
 def ensure_ready(organization) -> None:
     """Cheap check for web processes: the weight files exist (nothing is loaded)."""
-    missing = catalog.missing_files(organization.recognition_model, organization.detector, settings.DEEPFACE_HOME)
+    ensure_model_ready(model_name=organization.recognition_model, detector=organization.detector)
+
+
+def ensure_model_ready(*, model_name: str, detector: str) -> None:
+    missing = catalog.missing_files(model_name, detector, settings.DEEPFACE_HOME)
     if missing:
-        raise ModelUnavailable(str(ModelNotReady(organization.recognition_model, organization.detector, missing)))
+        raise ModelUnavailable(str(ModelNotReady(model_name, detector, missing)))
 
 
 def preload() -> list[str]:
