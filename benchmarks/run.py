@@ -161,8 +161,8 @@ class Pipeline:
         from apps.recognition.pipeline.engine import FaceAnalyzer
 
         self.analyzer = FaceAnalyzer(
-            model_name="Dlib",
-            detector="dlib",
+            model_name=organization.recognition_model,
+            detector=organization.detector,
             deepface_home=settings.DEEPFACE_HOME,
             detect_max_side=settings.RECOGNITION_DETECT_MAX_SIDE,
         )
@@ -177,12 +177,9 @@ class Pipeline:
         laps = [time.perf_counter()]
         image = decode_image(data, max_bytes=1 << 26, max_pixels=1 << 26)
         laps.append(time.perf_counter())
-        faces = self.analyzer.detect(image)
-        laps.append(time.perf_counter())
-        vectors = self.analyzer.embed(image, faces)
-        laps.append(time.perf_counter())
-        for vector in vectors:
-            distances = cosine_distances(vector[None], self.gallery)[0]
+        analyzed = self.analyzer.analyze(image, on_stage=lambda stage: laps.append(time.perf_counter()))
+        for face in analyzed:
+            distances = cosine_distances(face.embedding[None], self.gallery)[0]
             match.decide(match.best_per_person(list(zip(self.people, distances, strict=True)), 3), 0.07, 0.1)
         laps.append(time.perf_counter())
         # No write stage: the pipeline stores nothing.
@@ -789,9 +786,8 @@ def bench_find(sizes: list[int], probes: list[bytes], organization) -> list[dict
 
         def ours(path, gallery_org=gallery_org):
             image = decode_image(path.read_bytes(), max_bytes=1 << 26, max_pixels=1 << 26)
-            faces_found = analyzer.detect(image)
-            for vector in analyzer.embed(image, faces_found):
-                gallery_candidates(organization_id=gallery_org.pk, model_name="Dlib", embedding=vector, limit=3)
+            for face in analyzer.analyze(image):
+                gallery_candidates(organization_id=gallery_org.pk, model_name="Dlib", embedding=face.embedding, limit=3)
 
         timings = {}
         with tenant_context(gallery_org.pk):
@@ -978,6 +974,8 @@ def main(argv=None) -> dict:
     parser.add_argument(
         "--worker-pool", choices=["prefork", "solo"], default="prefork", help="Celery pool of the one worker process"
     )
+    parser.add_argument("--model", default="", help="model of the measured organization (default: a new one's)")
+    parser.add_argument("--detector", default="", help="its detector (default: a new organization's)")
     parser.add_argument(
         "--hnsw-sizes",
         help="with --sections search: sizes to build HNSW at for comparison (comma-separated; empty: none)",
@@ -993,11 +991,19 @@ def main(argv=None) -> dict:
 
     from apps.organizations.services import api_key_create, organization_create
 
-    organization = organization_create(slug=f"bench-{uuid.uuid4().hex[:6]}", recognition_model="Dlib", detector="dlib")
+    organization = organization_create(
+        slug=f"bench-{uuid.uuid4().hex[:6]}", recognition_model=args.model, detector=args.detector
+    )
     enroll_gallery(organization)
     _, key = api_key_create(organization=organization)
     frames = camera_frames(sizes["frames"])
-    report = {"size": args.size, "date": time.strftime("%Y-%m-%d"), "machine": machine()}
+    report = {
+        "size": args.size,
+        "date": time.strftime("%Y-%m-%d"),
+        "machine": machine(),
+        "model": organization.recognition_model,
+        "detector": organization.detector,
+    }
     if args.sections != "all":
         return rerun_sections(args, sizes, report, organization, key)
 

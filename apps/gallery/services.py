@@ -141,15 +141,15 @@ def face_image_enroll(*, face_image_id: int) -> FaceImage:
             image = image_decode(file.read())
     except ServiceError as error:
         return _reject(face_image, error.code, error.message)
-    faces = analyzer.detect(image)
-    if not faces:
+    analyzed = analyzer.analyze(image)
+    if not analyzed:
         return _reject(face_image, "no_face", "No face was found in the photo.")
-    if quality.ambiguous(faces):
+    if quality.ambiguous([a.face for a in analyzed]):
         return _reject(
-            face_image, "ambiguous", f"{len(faces)} faces of similar size: use a photo of this person alone."
+            face_image, "ambiguous", f"{len(analyzed)} faces of similar size: use a photo of this person alone."
         )
-    face = max(faces, key=lambda f: f.box.w * f.box.h)
-    measured = quality.measure(image, face)
+    chosen = max(analyzed, key=lambda a: a.face.box.w * a.face.box.h)
+    face, measured, vector = chosen.face, chosen.quality, chosen.embedding
     policy = quality_policy()
     reasons = quality.reasons(measured, policy)
     if reasons:
@@ -160,7 +160,6 @@ def face_image_enroll(*, face_image_id: int) -> FaceImage:
             " ".join(REJECTION_MESSAGES[r].format(**values) for r in reasons),
             measured.as_dict(),
         )
-    vector = analyzer.embed(image, [face])[0]
     warnings = enrollment_warnings(face_image=face_image, embedding=vector, threshold=organization.threshold)
     with transaction.atomic():
         _embedding_store(face_image, analyzer, face, vector, measured.as_dict())
@@ -301,17 +300,21 @@ def _reembed_photo(face_image: FaceImage, analyzer, image=None) -> str:
     if image is None:
         with face_image.image.open("rb") as file:
             image = image_decode(file.read())
-    faces = analyzer.detect(image)
-    if not faces:
+    analyzed = analyzer.analyze(image)
+    if not analyzed:
         return "no face found"
     enrolled = face_image.embeddings.order_by("created_at").first()
     if enrolled is None:
-        face = max(faces, key=lambda f: f.box.w * f.box.h)
+        chosen = max(analyzed, key=lambda a: a.face.box.w * a.face.box.h)
     else:
         cx, cy = enrolled.box_x + enrolled.box_w / 2, enrolled.box_y + enrolled.box_h / 2
-        face = min(faces, key=lambda f: (f.box.x + f.box.w / 2 - cx) ** 2 + (f.box.y + f.box.h / 2 - cy) ** 2)
-    vector = analyzer.embed(image, [face])[0]
-    _embedding_store(face_image, analyzer, face, vector, quality.measure(image, face).as_dict())
+
+        def off_centre(a) -> float:
+            box = a.face.box
+            return (box.x + box.w / 2 - cx) ** 2 + (box.y + box.h / 2 - cy) ** 2
+
+        chosen = min(analyzed, key=off_centre)
+    _embedding_store(face_image, analyzer, chosen.face, chosen.embedding, chosen.quality.as_dict())
     return ""
 
 

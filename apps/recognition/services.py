@@ -20,7 +20,7 @@ from apps.recognition import selectors
 from apps.recognition.analyzers import analyzer_for, ensure_ready
 from apps.recognition.models import Calibration, Frame
 from apps.recognition.pipeline import calibration, catalog, match, quality
-from apps.recognition.pipeline.engine import DetectedFace
+from apps.recognition.pipeline.engine import AnalyzedFace
 from apps.recognition.pipeline.images import ImageRejected, decode_image, encode_jpeg
 from apps.recognition.recorder import IN_PLACE, Recorder
 from apps.sightings import services as sighting_services
@@ -164,9 +164,12 @@ class FrameAnalysis:
     """What the models found in a frame; obtained without the database."""
 
     image: np.ndarray
-    faces: list[DetectedFace]
-    embeddings: np.ndarray
+    faces: list[AnalyzedFace]
     timings: dict[str, float]
+
+    @property
+    def embeddings(self) -> np.ndarray:
+        return np.stack([face.embedding for face in self.faces]) if self.faces else np.zeros((0, 0), np.float32)
 
 
 def frame_process(*, frame_id: int, recorder: Recorder | None = None) -> Frame:
@@ -213,11 +216,8 @@ def frame_analyze(frame: Frame, models_running) -> FrameAnalysis:
     lap("decode")
     models_running()
     # Faces below the minimum size cannot be recognized reliably: not reported.
-    faces = [f for f in analyzer.detect(image) if min(f.box.w, f.box.h) >= settings.RECOGNITION_MIN_FACE_PX]
-    lap("detect")
-    embeddings = analyzer.embed(image, faces)
-    lap("embed")
-    return FrameAnalysis(image=image, faces=faces, embeddings=embeddings, timings=timings)
+    faces = analyzer.analyze(image, min_face_px=settings.RECOGNITION_MIN_FACE_PX, on_stage=lap)
+    return FrameAnalysis(image=image, faces=faces, timings=timings)
 
 
 def frame_fail(*, frame: Frame, error: Exception) -> Frame:
@@ -246,17 +246,15 @@ def frame_record(*, frame: Frame, analysis: FrameAnalysis) -> Frame:
         _sighting(
             frame=frame,
             image=analysis.image,
-            face=face,
-            measured=quality.measure(analysis.image, face),
-            embedding=embedding,
+            face=analyzed.face,
+            measured=analyzed.quality,
+            embedding=analyzed.embedding,
             recognized=recognized,
             candidates=candidates,
             names=names,
             threshold=threshold,
         )
-        for face, embedding, (recognized, candidates) in zip(
-            analysis.faces, analysis.embeddings, decisions, strict=True
-        )
+        for analyzed, (recognized, candidates) in zip(analysis.faces, decisions, strict=True)
     ]
     with transaction.atomic():
         # Two deliveries of the same frame may race (a re-queued frame whose first
@@ -489,11 +487,9 @@ def image_analyze(*, model_name: str, detector: str, data: bytes) -> list[dict]:
 
     analyzer = analyzer_by_name(model_name, detector)
     image = image_decode(data)
-    faces = [f for f in analyzer.detect(image) if min(f.box.w, f.box.h) >= settings.RECOGNITION_MIN_FACE_PX]
-    embeddings = analyzer.embed(image, faces)
     return [
-        {"box": face.box.as_dict(), "quality": quality.measure(image, face).as_dict(), "embedding": vector.tolist()}
-        for face, vector in zip(faces, embeddings, strict=True)
+        {"box": a.face.box.as_dict(), "quality": a.quality.as_dict(), "embedding": a.embedding.tolist()}
+        for a in analyzer.analyze(image, min_face_px=settings.RECOGNITION_MIN_FACE_PX)
     ]
 
 

@@ -11,8 +11,9 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from apps.recognition.pipeline import catalog
+from apps.recognition.pipeline import catalog, quality
 from apps.recognition.pipeline.calibration import normalized
+from apps.recognition.pipeline.faces import Box, DetectedFace
 
 
 class ModelNotReady(RuntimeError):
@@ -32,20 +33,6 @@ def mirror_average(plain: np.ndarray, mirrored: np.ndarray) -> np.ndarray:
     return normalized(normalized(plain) + normalized(mirrored))
 
 
-@dataclass(frozen=True)
-class Box:
-    x: int
-    y: int
-    w: int
-    h: int
-
-    def as_dict(self) -> dict:
-        return {"x": self.x, "y": self.y, "w": self.w, "h": self.h}
-
-
-Point = tuple[int, int]
-
-
 def _rgb_window(image: np.ndarray, box: Box) -> tuple[np.ndarray, int, int]:
     """The face and one face size around it, in RGB for dlib, with its offset: dlib's
     landmarks and chips read pixels only near the face, and converting a whole large
@@ -56,20 +43,13 @@ def _rgb_window(image: np.ndarray, box: Box) -> tuple[np.ndarray, int, int]:
 
 
 @dataclass(frozen=True)
-class DetectedFace:
-    box: Box  # in the original image's pixels
-    confidence: float
-    left_eye: Point | None
-    right_eye: Point | None
-    # dlib's 5 landmarks (two corners of each eye, the base of the nose), found on the
-    # original pixels: they drive dlib's face chip and the pose estimate.
-    landmarks: tuple[Point, ...] = ()
-
-
-@dataclass(frozen=True)
 class AnalyzedFace:
     face: DetectedFace
-    embedding: np.ndarray  # float32, (dimensions,)
+    quality: quality.Quality
+    embedding: np.ndarray  # float32, (dimensions,): what matching uses
+    # evaluate_faces keeps the face's own and its mirror image's embeddings apart, to
+    # measure what averaging them does; None elsewhere.
+    views: tuple[np.ndarray, np.ndarray] | None = None
 
 
 class FaceAnalyzer:
@@ -181,10 +161,31 @@ class FaceAnalyzer:
         vectors = np.asarray(self._model.forward(batch), dtype=np.float32)
         return vectors.reshape(len(batch), self.spec.dimensions)
 
-    def analyze(self, image: np.ndarray) -> list[AnalyzedFace]:
-        faces = self.detect(image)
-        vectors = self.embed(image, faces)
-        return [AnalyzedFace(face, vector) for face, vector in zip(faces, vectors, strict=True)]
+    def analyze(
+        self, image: np.ndarray, *, min_face_px: int = 0, views: bool = False, on_stage=None
+    ) -> list[AnalyzedFace]:
+        """The one way through the pipeline, for frames, enrollment, identify / verify /
+        detect, evaluation and the benchmark: detect, drop faces smaller than
+        `min_face_px` (too small to recognize), measure each face's quality, and embed
+        them all in one model call. `views` also keeps each face's own and mirror
+        image's embeddings (evaluate_faces); `on_stage("detect")` and
+        `on_stage("embed")` are called as each stage ends (the frame's timings)."""
+        faces = [face for face in self.detect(image) if min(face.box.w, face.box.h) >= min_face_px]
+        if on_stage:
+            on_stage("detect")
+        if views and faces:
+            plain, mirrored = self.embed_views(image, faces)
+            vectors = mirror_average(plain, mirrored) if self.mirror else plain
+            kept = list(zip(plain, mirrored, strict=True))
+        else:
+            vectors = self.embed(image, faces)
+            kept = [None] * len(faces)
+        if on_stage:
+            on_stage("embed")
+        return [
+            AnalyzedFace(face, quality.measure(image, face), vector, view)
+            for face, vector, view in zip(faces, vectors, kept, strict=True)
+        ]
 
     def _dlib_chip(self, image: np.ndarray, face: DetectedFace) -> np.ndarray:
         """dlib's chip: the face rotated and scaled on its 5 landmarks to the model's

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
-from apps.recognition.pipeline.engine import Box
+from apps.recognition.pipeline.faces import Box
 
 
 @dataclass(frozen=True)
@@ -111,7 +111,6 @@ def _start_worker(analyzer_options: dict) -> None:
 
 
 def _analyze_one(path: Path) -> tuple[Path, str, list[CachedFace] | None]:
-    from apps.recognition.pipeline import quality
     from apps.recognition.pipeline.images import ImageRejected, decode_image
 
     data = path.read_bytes()
@@ -120,16 +119,12 @@ def _analyze_one(path: Path) -> tuple[Path, str, list[CachedFace] | None]:
         image = decode_image(data, max_bytes=1 << 31, max_pixels=100_000_000)
     except ImageRejected:
         return path, digest, None
-    faces = _analyzer.detect(image)
-    if not faces:
-        return path, digest, []
-    plain, mirrored = _analyzer.embed_views(image, faces)
     return (
         path,
         digest,
         [
-            CachedFace(face.box, face.confidence, quality.measure(image, face).as_dict(), vector, flipped)
-            for face, vector, flipped in zip(faces, plain, mirrored, strict=True)
+            CachedFace(a.face.box, a.face.confidence, a.quality.as_dict(), *a.views)
+            for a in _analyzer.analyze(image, views=True)
         ],
     )
 

@@ -7,7 +7,7 @@ from dataclasses import asdict, dataclass
 import cv2
 import numpy as np
 
-from apps.recognition.pipeline.engine import DetectedFace
+from apps.recognition.pipeline.faces import DetectedFace
 
 # Sharpness is measured on the face resized to this many pixels, so that it does not
 # depend on how large the face is in the frame.

@@ -96,8 +96,8 @@ def test_open_set_split_enrolls_the_first_k_photos_and_keeps_strangers_apart(tmp
 
 
 def test_the_labelled_face_is_the_central_one_or_the_largest():
-    from apps.recognition.pipeline.engine import Box
     from apps.recognition.pipeline.face_cache import CachedFace
+    from apps.recognition.pipeline.faces import Box
 
     def face(x, y, side):
         return CachedFace(Box(x, y, side, side), 1.0, {}, np.zeros(2), None)
