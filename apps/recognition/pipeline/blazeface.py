@@ -101,10 +101,17 @@ class BlazeFace:
         """Faces in a BGR image, letterboxed to the model's square input."""
         height, width = image.shape[:2]
         side = max(height, width)
-        square = cv2.copyMakeBorder(image, 0, side - height, 0, side - width, cv2.BORDER_CONSTANT, value=(0, 0, 0))
         size = self.variant.input_size
+        # Shrunk first, then padded at the bottom and right to the model's square: the
+        # same picture as padding first, for a fraction of the pixels.
+        small = cv2.resize(
+            image, (max(1, round(width * size / side)), max(1, round(height * size / side))), cv2.INTER_LINEAR
+        )
+        square = cv2.copyMakeBorder(
+            small, 0, size - small.shape[0], 0, size - small.shape[1], cv2.BORDER_CONSTANT, value=(0, 0, 0)
+        )
         # The model takes RGB in [-1, 1], channels last.
-        rgb = cv2.cvtColor(cv2.resize(square, (size, size), interpolation=cv2.INTER_LINEAR), cv2.COLOR_BGR2RGB)
+        rgb = cv2.cvtColor(square, cv2.COLOR_BGR2RGB)
         tensor = (rgb.astype(np.float32) / 127.5 - 1)[None]
         raw = dict(zip(self._outputs, self._session.run(self._outputs, {self._input: tensor}), strict=True))
         regressors = next(value for name, value in raw.items() if "regressor" in name).reshape(-1, 16)

@@ -34,12 +34,15 @@ def mirror_average(plain: np.ndarray, mirrored: np.ndarray) -> np.ndarray:
 
 
 def _rgb_window(image: np.ndarray, box: Box) -> tuple[np.ndarray, int, int]:
-    """The face and one face size around it, in RGB for dlib, with its offset: dlib's
-    landmarks and chips read pixels only near the face, and converting a whole large
-    frame for each face cost more than the landmarks themselves."""
-    x0, y0 = max(0, box.x - box.w), max(0, box.y - box.h)
-    window = image[y0 : box.y + 2 * box.h, x0 : box.x + 2 * box.w]
-    return np.ascontiguousarray(window[:, :, ::-1]), x0, y0
+    """The face and 60 % of its size around it, in RGB for dlib, with its offset.
+    dlib's landmarks and chips read pixels only near the face (a chip with padding 0.25
+    turned by 45 degrees reaches 56 % beyond the box), and dlib copies whatever image
+    it is given: a whole frame for each face cost more than the landmarks themselves."""
+    margin_x, margin_y = round(0.6 * box.w), round(0.6 * box.h)
+    x0, y0 = max(0, box.x - margin_x), max(0, box.y - margin_y)
+    window = image[y0 : box.y + box.h + margin_y, x0 : box.x + box.w + margin_x]
+    # cvtColor: several times faster than numpy's reversed-stride copy.
+    return cv2.cvtColor(window, cv2.COLOR_BGR2RGB), x0, y0
 
 
 @dataclass(frozen=True)
@@ -149,13 +152,13 @@ class FaceAnalyzer:
         return both[: len(faces)], both[len(faces) :]
 
     def _aligned(self, image: np.ndarray, faces: list[DetectedFace]) -> np.ndarray:
-        # Chips and crops stay 0-255 BGR: DeepFace's Dlib client takes them as they are,
-        # and FaceNet's graph standardizes each image itself, whatever its scale.
-        if self.alignment == "dlib_chip":
-            return np.stack([self._dlib_chip(image, face) for face in faces])
-        if self.alignment == "box":
-            return np.stack([self._box_crop(image, face) for face in faces])
-        return np.concatenate([self._deepface_crop(image, face) for face in faces])
+        if self.alignment == "deepface":
+            return np.concatenate([self._deepface_crop(image, face) for face in faces])
+        crop = self._dlib_chip if self.alignment == "dlib_chip" else self._box_crop
+        batch = np.stack([crop(image, face) for face in faces])
+        # DeepFace's clients take BGR in [0, 1]; its Dlib client takes 0-255 as well, and
+        # would round [0, 1] back down to a different 0-255 image.
+        return batch if self.spec.name == "Dlib" else batch.astype(np.float32) / 255
 
     def _forward(self, batch: np.ndarray) -> np.ndarray:
         vectors = np.asarray(self._model.forward(batch), dtype=np.float32)
