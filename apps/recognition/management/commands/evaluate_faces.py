@@ -12,6 +12,15 @@ from apps.recognition.pipeline.engine import ModelNotReady, mirror_average
 from apps.recognition.pipeline.face_cache import FaceCache, analyze_photos
 
 
+def _weights_version(model: str) -> str:
+    """Converted weights carry their own digest: faces embedded by an earlier conversion
+    are not taken for this one's."""
+    provenance = catalog.weights_dir(settings.DEEPFACE_HOME) / f"{catalog.model_spec(model).weight_file}.json"
+    if not provenance.is_file():
+        return ""
+    return "/" + json.loads(provenance.read_text())["onnx"]["sha256"][:12]
+
+
 def _sizes(text: str) -> list[int]:
     return [int(part) for part in text.split(",") if part.strip()]
 
@@ -90,7 +99,8 @@ class Command(BaseCommand):
         paths = {p.path for p in photos} | {p.x for p in pairs} | {p.y for p in pairs}
         cache = FaceCache(
             options["cache"] or Path(settings.VAR_DIR) / "eval-cache" / "faces.sqlite",
-            key=f"{model}/{detector}/{alignment}:{padding:g}/{settings.RECOGNITION_DETECT_MAX_SIDE}",
+            key=f"{model}/{detector}/{alignment}:{padding:g}/{settings.RECOGNITION_DETECT_MAX_SIDE}"
+            + _weights_version(model),
         )
         analyzer_options = {
             "model_name": model,
