@@ -155,8 +155,8 @@ def celery_worker(django_db_setup, django_db_blocker, celery_queue, isolated_fil
 
 @pytest.fixture
 def make_org():
-    def make(slug: str, model: str = "Dlib"):
-        organization = organization_create(slug=slug, recognition_model=model, detector="dlib")
+    def make(slug: str, model: str = "Dlib", detector: str = "dlib"):
+        organization = organization_create(slug=slug, recognition_model=model, detector=detector)
         api_key, raw_key = api_key_create(organization=organization, name="test")
         client = APIClient()
         client.credentials(HTTP_AUTHORIZATION=f"Api-Key {raw_key}")

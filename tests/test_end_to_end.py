@@ -102,19 +102,25 @@ def test_enroll_two_people_and_recognize_them_and_a_stranger(celery_worker, live
     assert all(s.crop and s.crop.storage.exists(s.crop.name) for s in sightings)
 
 
-def test_facenet_end_to_end_with_made_up_weights(celery_worker, live_server, make_org):
-    """The Facenet path runs through DeepFace's ONNX model (weights of the right
-    architecture, made-up values): 128-d embeddings are stored and matched."""
-    organization, key, _ = make_org("facenet", model="Facenet")
+def test_facenet_and_blazeface_recognize_and_spot_a_stranger(celery_worker, live_server, make_org):
+    """The default pipeline with its real weights: FaceNet (512-d, converted and verified
+    by provision_models) on BlazeFace's faces, through the worker."""
+    organization, key, _ = make_org("facenet", model="Facenet512", detector="blazeface")
     api = Api(live_server.url, key)
-    person = api.person("id01")
-    api.enroll(person, "img1.jpg")
-    assert api.wait_enrolled(person, 1)[0]["status"] == "enrolled"
-    embedding = FaceEmbedding.objects.get(organization=organization)
-    assert embedding.model_name == "Facenet" and embedding.dimensions == 128 and len(embedding.embedding) == 128
-    result = api.frame("img2.jpg")
-    assert len(result["faces"]) == 1
-    assert result["faces"][0]["distance"] is not None  # matched against the stored 128-d vector
+    id01, id03 = api.person("id01"), api.person("id03")
+    api.enroll(id01, "img1.jpg", "img2.jpg")
+    api.enroll(id03, "img13.jpg", "img14.jpg")
+    assert [f["status"] for f in api.wait_enrolled(id01, 2)] == ["enrolled", "enrolled"]
+    assert [f["status"] for f in api.wait_enrolled(id03, 2)] == ["enrolled", "enrolled"]
+    embedding = FaceEmbedding.objects.filter(organization=organization).first()
+    assert (embedding.model_name, embedding.detector, embedding.dimensions) == ("Facenet512", "blazeface", 512)
+    wait_for(lambda: Calibration.objects.filter(organization=organization, photos=4).exists(), "the calibration")
+
+    assert names(api.frame("img4.jpg")) == ["id01"]
+    assert names(api.frame("img15.jpg")) == ["id03"]
+    stranger = api.frame("img20.jpg")
+    assert names(stranger) == [None]
+    assert stranger["faces"][0]["distance"] > stranger["faces"][0]["threshold"]
 
 
 def test_a_frame_left_processing_by_a_dead_worker_is_processed_again(celery_worker, make_org):
