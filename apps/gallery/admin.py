@@ -162,20 +162,10 @@ class PersonAdmin(TenantAdmin):
         return TemplateResponse(request, "admin/gallery/person/import.html", context)
 
 
-@admin.register(GalleryImport)
-class GalleryImportAdmin(TenantAdmin):
-    list_display = ["id", "status", "progress", "people_created", "photos_added", "created_at"]
-    readonly_fields = [
-        "status",
-        "progress",
-        "people_created",
-        "photos_added",
-        "problem_list",
-        "created_by",
-        "created_at",
-        "finished_at",
-    ]
-    fields = readonly_fields
+class BackgroundJobAdmin(TenantAdmin):
+    """A job the service runs in the background: read-only, with its progress, and a
+    page that refreshes itself while the job runs."""
+
     change_form_template = "admin/gallery/galleryimport/change_form.html"
 
     @admin.display(description="progress")
@@ -190,10 +180,6 @@ class GalleryImportAdmin(TenantAdmin):
             percent,
         )
 
-    @admin.display(description="problems")
-    def problem_list(self, job):
-        return format_html_join("", "<div>{}: {}</div>", ((p["file"], p["message"]) for p in job.problems)) or "-"
-
     def has_add_permission(self, request, *args):
         return False
 
@@ -207,8 +193,28 @@ class GalleryImportAdmin(TenantAdmin):
         return [] if is_platform(request) else ["organization"]
 
 
+@admin.register(GalleryImport)
+class GalleryImportAdmin(BackgroundJobAdmin):
+    list_display = ["id", "status", "progress", "people_created", "photos_added", "created_at"]
+    readonly_fields = [
+        "status",
+        "progress",
+        "people_created",
+        "photos_added",
+        "problem_list",
+        "created_by",
+        "created_at",
+        "finished_at",
+    ]
+    fields = readonly_fields
+
+    @admin.display(description="problems")
+    def problem_list(self, job):
+        return format_html_join("", "<div>{}: {}</div>", ((p["file"], p["message"]) for p in job.problems)) or "-"
+
+
 @admin.register(GalleryReembed)
-class GalleryReembedAdmin(TenantAdmin):
+class GalleryReembedAdmin(BackgroundJobAdmin):
     """Progress of a model change (started by changing the organization's model)."""
 
     list_display = ["id", "previous_model", "model_name", "status", "progress", "created_at", "switched_at"]
@@ -225,19 +231,6 @@ class GalleryReembedAdmin(TenantAdmin):
         "finished_at",
     ]
     fields = readonly_fields
-    change_form_template = "admin/gallery/galleryimport/change_form.html"
-
-    @admin.display(description="progress")
-    def progress(self, job):
-        percent = round(100 * job.processed / job.total) if job.total else 100
-        return format_html(
-            '<progress value="{}" max="{}"></progress> {} / {} ({}%)',
-            job.processed,
-            job.total or 1,
-            job.processed,
-            job.total,
-            percent,
-        )
 
     @admin.display(description="photos without a face for the new model")
     def problem_list(self, job):
@@ -245,15 +238,3 @@ class GalleryReembedAdmin(TenantAdmin):
             format_html_join("", "<div>photo #{}: {}</div>", ((p["face_image"], p["message"]) for p in job.problems))
             or "-"
         )
-
-    def has_add_permission(self, request, *args):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_view_permission(self, request, obj=None):
-        return self._may_manage(request)
-
-    def get_exclude(self, request, obj=None):
-        return [] if is_platform(request) else ["organization"]
