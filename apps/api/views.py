@@ -9,11 +9,10 @@ from rest_framework.views import APIView
 from apps.api import serializers as s
 from apps.api.idempotency import idempotent
 from apps.core.access import get_for_organization, scoped
-from apps.core.errors import ServiceError
 from apps.core.tenancy import tenant_context
 from apps.gallery import selectors as gallery_selectors
 from apps.gallery import services as gallery_services
-from apps.gallery.models import FaceImage, Person
+from apps.gallery.models import Person
 from apps.organizations import services as organization_services
 from apps.organizations.models import ApiKey, Camera
 from apps.recognition import services as recognition_services
@@ -148,9 +147,8 @@ class PersonFaceView(OrganizationView):
     @extend_schema(responses={204: None})
     def delete(self, request, person_id, face_id):
         person = get_for_organization(Person, self.organization, person_id)
-        face_image = get_for_organization(FaceImage, self.organization, face_id)
-        if face_image.person_id != person.pk:
-            raise ServiceError("Photo not found.", code="not_found") from None
+        # Another person's photo is not this person's: the same 404 as a missing one.
+        face_image = get_for_organization(person.face_images.all(), self.organization, face_id)
         gallery_services.face_image_delete(face_image=face_image)
         return Response(status=status.HTTP_204_NO_CONTENT)
 
@@ -271,7 +269,8 @@ class CameraView(OrganizationView):
 
     @extend_schema(responses={204: None})
     def delete(self, request, camera_id):
-        get_for_organization(Camera, self.organization, camera_id).delete()
+        camera = get_for_organization(Camera, self.organization, camera_id)
+        organization_services.camera_delete(camera=camera, api_key=request.auth)
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 

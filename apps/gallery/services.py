@@ -32,7 +32,8 @@ def person_create(*, organization, name: str, external_id: str = "") -> Person:
 def person_update(*, person: Person, **fields) -> Person:
     for field, value in fields.items():
         setattr(person, field, value)
-    person.save()
+    # Only what changed: a concurrent update of another field is not overwritten.
+    person.save(update_fields=list(fields))
     return person
 
 

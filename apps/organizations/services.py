@@ -117,5 +117,13 @@ def camera_update(*, camera: Camera, **fields) -> Camera:
         raise Conflict(f"A camera named {name!r} already exists.", code="duplicate", field="name")
     for field, value in fields.items():
         setattr(camera, field, value)
-    camera.save()
+    # Only what changed: a concurrent update of another field is not overwritten.
+    camera.save(update_fields=list(fields))
     return camera
+
+
+def camera_delete(*, camera: Camera, user=None, api_key=None) -> None:
+    audit.record(
+        organization_id=camera.organization_id, action=audit.Action.DELETED, user=user, api_key=api_key, target=camera
+    )
+    camera.delete()

@@ -337,3 +337,43 @@ def test_erasure_through_the_api_is_audited(org_a):
     assert client.delete(f"/api/v1/people/{person['id']}/").status_code == 204
     event = AuditEvent.objects.get(organization=organization, action="erased")
     assert event.api_key_prefix == raw_key.split(".")[0] and event.target_repr == "Ada"
+
+
+def test_another_persons_photo_is_not_found_and_stays(org_a):
+    _, _, client = org_a
+    ada = client.post("/api/v1/people/", {"name": "Ada"}, format="json").json()
+    bob = client.post("/api/v1/people/", {"name": "Bob"}, format="json").json()
+    added = client.post(
+        f"/api/v1/people/{bob['id']}/faces/", upload("b.jpg", photo_bytes("img1.jpg")), format="multipart"
+    )
+    response = client.delete(f"/api/v1/people/{ada['id']}/faces/{added.json()['id']}/")
+    assert response.status_code == 404 and error(response)["code"] == "not_found"
+    assert FaceImage.objects.filter(pk=added.json()["id"], person_id=bob["id"]).exists()
+
+
+def test_deleting_a_camera_is_audited(org_a):
+    from apps.core.models import AuditEvent
+
+    organization, raw_key, client = org_a
+    camera = client.post("/api/v1/cameras/", {"name": "door"}, format="json").json()
+    assert client.delete(f"/api/v1/cameras/{camera['id']}/").status_code == 204
+    event = AuditEvent.objects.get(organization=organization, action="deleted", target_type="organizations.Camera")
+    assert event.api_key_prefix == raw_key.split(".")[0] and event.target_repr == "door"
+
+
+def test_a_patch_writes_only_the_fields_it_names(org_a):
+    """Two clients patching different fields of one row at once both keep their change."""
+    organization, _, client = org_a
+    person = client.post("/api/v1/people/", {"name": "Ada", "external_id": "e-1"}, format="json").json()
+    camera = client.post("/api/v1/cameras/", {"name": "door", "location": "hall"}, format="json").json()
+    # Another writer changes the other field after this request loaded its row.
+    stale_person, stale_camera = Person.objects.get(pk=person["id"]), Camera.objects.get(pk=camera["id"])
+    Person.objects.filter(pk=person["id"]).update(external_id="e-2")
+    Camera.objects.filter(pk=camera["id"]).update(location="lobby")
+    from apps.gallery.services import person_update
+    from apps.organizations.services import camera_update
+
+    person_update(person=stale_person, name="Ada L.")
+    camera_update(camera=stale_camera, name="front door")
+    assert Person.objects.values_list("name", "external_id").get(pk=person["id"]) == ("Ada L.", "e-2")
+    assert Camera.objects.values_list("name", "location").get(pk=camera["id"]) == ("front door", "lobby")
