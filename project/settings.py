@@ -195,6 +195,9 @@ RECOGNITION_DEFAULT_MODEL = os.environ.get("RECOGNITION_DEFAULT_MODEL", "Dlib")
 RECOGNITION_DEFAULT_DETECTOR = os.environ.get("RECOGNITION_DEFAULT_DETECTOR", "blazeface")
 # Faces are detected on a copy whose long side is at most this many pixels.
 RECOGNITION_DETECT_MAX_SIDE = env_int("RECOGNITION_DETECT_MAX_SIDE", 800)
+# Threads of an ONNX Runtime model (FaceNet) in one process; 0: one per core. More load
+# is more worker processes, each on a core (README, "Speed, measured").
+RECOGNITION_MODEL_THREADS = env_int("RECOGNITION_MODEL_THREADS", 1)
 # Models a worker loads when it starts (comma-separated); empty = every ready model.
 RECOGNITION_PRELOAD_MODELS = os.environ.get("RECOGNITION_PRELOAD_MODELS", "")
 # Faces smaller than this (shorter side, original pixels) are not recognized, and an
@@ -225,7 +228,7 @@ RECOGNITION_STALE_FRAME_SECONDS = env_int("RECOGNITION_STALE_FRAME_SECONDS", 300
 # How long a worker keeps a frame's result for the next frame's models to start before
 # storing it anyway (apps/recognition/recorder.py): 0 stores at once (lowest latency);
 # the default lets a busy worker store results while its models run.
-RECOGNITION_RECORDER_WAIT_SECONDS = env_float("RECOGNITION_RECORDER_WAIT_SECONDS", 0.02)
+RECOGNITION_RECORDER_WAIT_SECONDS = env_float("RECOGNITION_RECORDER_WAIT_SECONDS", 0.0)
 
 # Throttle counters and idempotency need a cache every web process shares: the same Redis.
 # Default: the broker's Redis (database 1 of the embedded one, apart from the queues).

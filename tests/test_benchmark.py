@@ -41,3 +41,21 @@ def test_benchmark_runs_at_a_tiny_size(tmp_path):
     markdown = (tmp_path / "benchmark.md").read_text()
     for heading in ("Service vs its own pipeline", "1:K search", "DeepFace's find", "Worker"):
         assert heading in markdown
+
+
+def test_benchmark_sections_alone_make_a_report_of_their_own(tmp_path):
+    """`--sections` into a folder with no report yet writes one with just those sections."""
+    result = subprocess.run(
+        [sys.executable, "-m", "benchmarks.run", "--size", "tiny", "--sections", "worker", "--out", str(tmp_path)],
+        cwd=REPO,
+        env={**os.environ, "FACES_DIR": str(faces_dir())},
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    report = json.loads((tmp_path / "benchmark.json").read_text())
+    assert report["cold_start"]["first_result_s"] > 0 and "pipeline" not in report
+    markdown = (tmp_path / "benchmark.md").read_text()
+    assert "## Worker" in markdown and "Service vs its own pipeline" not in markdown
+    assert f"{report['model']} model, {report['detector']} detector" in markdown

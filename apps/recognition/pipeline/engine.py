@@ -28,6 +28,27 @@ class ModelNotReady(RuntimeError):
         )
 
 
+def _limit_threads(client, weight_file: Path, threads: int) -> None:
+    """Give a DeepFace client that runs on ONNX Runtime a session of `threads` threads.
+    DeepFace's session takes every core: in a worker that shares the machine with other
+    workers, the web server and PostgreSQL, that costs more than it gains (README,
+    "Speed, measured"). dlib's model runs on one thread anyway."""
+    import onnxruntime
+
+    session = getattr(client, "model", None)
+    if not isinstance(session, onnxruntime.InferenceSession):
+        return
+    if session.get_session_options().intra_op_num_threads == threads:
+        return  # DeepFace keeps one client per process: limited already
+    options = onnxruntime.SessionOptions()
+    options.intra_op_num_threads = threads
+    options.inter_op_num_threads = 1
+    options.log_severity_level = 3
+    client.model = onnxruntime.InferenceSession(
+        str(weight_file), sess_options=options, providers=session.get_providers()
+    )
+
+
 def mirror_average(plain: np.ndarray, mirrored: np.ndarray) -> np.ndarray:
     """Each face's embedding averaged with its mirror image's, both normalized first."""
     return normalized(normalized(plain) + normalized(mirrored))
@@ -66,6 +87,7 @@ class FaceAnalyzer:
         alignment: str | None = None,
         padding: float | None = None,
         mirror: bool | None = None,
+        model_threads: int = 0,
     ):
         missing = catalog.missing_files(model_name, detector, deepface_home)
         if missing:
@@ -89,6 +111,8 @@ class FaceAnalyzer:
         self.detect_max_side = detect_max_side
         self._detector = modeling.build_model(task="face_detector", model_name=detector)
         self._model = modeling.build_model(task="facial_recognition", model_name=model_name)
+        if model_threads:
+            _limit_threads(self._model, catalog.weights_dir(deepface_home) / self.spec.weight_file, model_threads)
         import dlib
 
         self._landmarks = dlib.shape_predictor(str(catalog.weights_dir(deepface_home) / catalog.LANDMARKS_FILE))

@@ -87,3 +87,13 @@ def test_facenet_with_made_up_weights_gives_128_numbers(deepface_home):
     faces = analyzer.analyze(load("couple.jpg"))
     assert len(faces) == 2
     assert all(face.embedding.shape == (128,) and np.isfinite(face.embedding).all() for face in faces)
+
+
+def test_facenet_runs_on_the_threads_it_is_given_with_the_same_embeddings(deepface_home):
+    """DeepFace's ONNX session takes every core; a worker's takes RECOGNITION_MODEL_THREADS."""
+    options = dict(model_name="Facenet512", detector="blazeface", deepface_home=deepface_home, detect_max_side=800)
+    image = load("img1.jpg")
+    default = FaceAnalyzer(**options).analyze(image)[0].embedding
+    limited = FaceAnalyzer(**options, model_threads=1)
+    assert limited._model.model.get_session_options().intra_op_num_threads == 1
+    assert np.allclose(limited.analyze(image)[0].embedding, default, atol=1e-5)
