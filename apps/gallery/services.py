@@ -13,10 +13,16 @@ from apps.core.errors import ServiceError
 from apps.gallery import selectors
 from apps.gallery.models import FaceEmbedding, FaceImage, GalleryImport, GalleryReembed, Person
 from apps.organizations.models import Organization
-from apps.recognition.analyzers import analyzer_by_name, analyzer_for, ensure_model_ready, ensure_ready
+from apps.recognition.analyzers import (
+    analyzer_by_name,
+    analyzer_for,
+    ensure_model_ready,
+    ensure_ready,
+    image_decode,
+    quality_policy,
+)
 from apps.recognition.pipeline import catalog, quality
-from apps.recognition.services import calibration_schedule, image_decode, quality_policy
-from apps.sightings.models import Sighting
+from apps.recognition.services import calibration_schedule
 
 logger = logging.getLogger(__name__)
 
@@ -46,7 +52,7 @@ def person_delete(*, person: Person, user=None, api_key=None) -> None:
         user=user,
         api_key=api_key,
         target=person,
-        detail={"photos": person.face_images.count(), "sightings": Sighting.objects.filter(person=person).count()},
+        detail={"photos": person.face_images.count(), "sightings": person.sighting_set.count()},
     )
     person.delete()
     calibration_schedule(organization_id=person.organization_id)

@@ -1,13 +1,17 @@
-"""The FaceAnalyzers of this process: built once per (model, detector), kept for the
-process's life. Only worker processes call this; web processes never load a model."""
+"""The model-facing layer: the FaceAnalyzers of this process (built once per (model,
+detector), kept for the process's life; only worker processes build them, web
+processes never load a model), image decoding within the upload limits, and the
+quality policy. The pipeline below it takes no settings: this is where they are read."""
 
 from functools import cache
 
+import numpy as np
 from django.conf import settings
 
-from apps.core.errors import ModelUnavailable
-from apps.recognition.pipeline import catalog
+from apps.core.errors import ImageTooLarge, InvalidImage, ModelUnavailable
+from apps.recognition.pipeline import catalog, quality
 from apps.recognition.pipeline.engine import FaceAnalyzer, ModelNotReady
+from apps.recognition.pipeline.images import ImageRejected, decode_image
 
 
 @cache
@@ -55,3 +59,20 @@ def preload() -> list[str]:
         except ModelNotReady:
             continue
     return loaded
+
+
+def image_decode(data: bytes) -> np.ndarray:
+    """Decode an uploaded image within the configured limits, or raise a 4xx error."""
+    try:
+        return decode_image(data, max_bytes=settings.API_MAX_IMAGE_BYTES, max_pixels=settings.API_MAX_IMAGE_PIXELS)
+    except ImageRejected as rejected:
+        error = ImageTooLarge if rejected.code == "image_too_large" else InvalidImage
+        raise error(rejected.message, field="image") from None
+
+
+def quality_policy() -> quality.QualityPolicy:
+    return quality.QualityPolicy(
+        min_face_px=settings.RECOGNITION_MIN_FACE_PX,
+        min_sharpness=settings.RECOGNITION_MIN_SHARPNESS,
+        max_yaw=settings.RECOGNITION_MAX_YAW,
+    )

@@ -14,29 +14,20 @@ from django.core.files.base import ContentFile
 from django.db import connection, transaction
 from django.utils import timezone
 
-from apps.core.errors import Conflict, ImageTooLarge, InvalidImage, NoFace, QueueFull, ServiceError, WorkerUnavailable
+from apps.core.errors import Conflict, NoFace, QueueFull, ServiceError, WorkerUnavailable
 from apps.gallery.models import FaceEmbedding, Person
 from apps.recognition import selectors
-from apps.recognition.analyzers import analyzer_for, ensure_ready
+from apps.recognition.analyzers import analyzer_for, ensure_ready, image_decode
 from apps.recognition.models import Calibration, Frame
 from apps.recognition.pipeline import calibration, catalog, match, quality
 from apps.recognition.pipeline.engine import AnalyzedFace
-from apps.recognition.pipeline.images import ImageRejected, decode_image, encode_jpeg
+from apps.recognition.pipeline.images import encode_jpeg
 from apps.recognition.recorder import IN_PLACE, Recorder
 from apps.sightings import services as sighting_services
 from apps.sightings.models import Correction, Sighting
 
 CANDIDATES_KEPT = 3
 logger = logging.getLogger(__name__)
-
-
-def image_decode(data: bytes) -> np.ndarray:
-    """Decode an uploaded image within the configured limits, or raise a 4xx error."""
-    try:
-        return decode_image(data, max_bytes=settings.API_MAX_IMAGE_BYTES, max_pixels=settings.API_MAX_IMAGE_PIXELS)
-    except ImageRejected as rejected:
-        error = ImageTooLarge if rejected.code == "image_too_large" else InvalidImage
-        raise error(rejected.message, field="image") from None
 
 
 def crop_face(image: np.ndarray, box, margin: float = 0.25, max_side: int = 256) -> bytes:
@@ -78,14 +69,6 @@ def frame_enqueue(frame: Frame) -> None:
 
     frame_id, organization_id = frame.pk, frame.organization_id
     transaction.on_commit(lambda: process_frame.delay(frame_id, organization_id=organization_id))
-
-
-def quality_policy() -> quality.QualityPolicy:
-    return quality.QualityPolicy(
-        min_face_px=settings.RECOGNITION_MIN_FACE_PX,
-        min_sharpness=settings.RECOGNITION_MIN_SHARPNESS,
-        max_yaw=settings.RECOGNITION_MAX_YAW,
-    )
 
 
 def match_faces(*, organization, embeddings: np.ndarray) -> list[tuple[match.Candidate | None, list[match.Candidate]]]:
