@@ -156,11 +156,11 @@ CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 # that takes longer than this (default 4 s) and starts another, forever.
 CELERY_WORKER_PROC_ALIVE_TIMEOUT = env_float("CELERY_WORKER_PROC_ALIVE_TIMEOUT", 30.0)
 CELERY_BEAT_SCHEDULE = {
-    "requeue-stale-frames": {"task": "apps.recognition.tasks.requeue_stale_frames", "schedule": 60.0},
-    "purge-expired": {"task": "apps.sightings.tasks.purge_expired", "schedule": 3600.0},
-    "close-visits": {"task": "apps.sightings.tasks.close_visits", "schedule": 30.0},
+    "requeue-stale-frames": {"task": "apps.recognition.tasks.frames_requeue_stale_task", "schedule": 60.0},
+    "purge-expired": {"task": "apps.sightings.tasks.retention_purge_all_task", "schedule": 3600.0},
+    "close-visits": {"task": "apps.sightings.tasks.visits_close_all_task", "schedule": 30.0},
     # Builds the search index once a gallery outgrows exact search, rebuilds it as it grows.
-    "maintain-search-index": {"task": "apps.recognition.tasks.maintain_search_index", "schedule": 86400.0},
+    "maintain-search-index": {"task": "apps.recognition.tasks.search_index_maintain_task", "schedule": 86400.0},
 }
 
 # --- Webhooks -------------------------------------------------------------------------

@@ -12,6 +12,12 @@ from apps.core import audit
 from apps.core.errors import ServiceError
 from apps.gallery import selectors
 from apps.gallery.models import FaceEmbedding, FaceImage, GalleryImport, GalleryReembed, Person
+from apps.gallery.tasks import (
+    face_image_enroll_task,
+    gallery_import_run_task,
+    gallery_old_embeddings_remove_task,
+    gallery_reembed_run_task,
+)
 from apps.organizations.models import Organization
 from apps.recognition.analyzers import (
     analyzer_by_name,
@@ -76,10 +82,8 @@ def face_image_add(*, person: Person, data: bytes) -> FaceImage:
 
 
 def face_image_enqueue(face_image: FaceImage) -> None:
-    from apps.gallery.tasks import enroll_face_image
-
     face_image_id, organization_id = face_image.pk, face_image.organization_id
-    transaction.on_commit(lambda: enroll_face_image.delay(face_image_id, organization_id=organization_id))
+    transaction.on_commit(lambda: face_image_enroll_task.delay(face_image_id, organization_id=organization_id))
 
 
 def _reject(face_image: FaceImage, reason: str, detail: str, quality: dict | None = None) -> FaceImage:
@@ -226,7 +230,6 @@ def gallery_reembed_start(*, organization: Organization, model_name: str, user=N
     change under way to another model is cancelled)."""
     catalog.model_spec(model_name)  # ValueError for an unknown name
     ensure_model_ready(model_name=model_name, detector=organization.detector)
-    from apps.gallery.tasks import reembed_gallery as gallery_reembed_task
 
     with transaction.atomic():
         GalleryReembed.objects.filter(organization=organization, status__in=GalleryReembed.ACTIVE).update(
@@ -241,7 +244,7 @@ def gallery_reembed_start(*, organization: Organization, model_name: str, user=N
             total=_enrolled(organization.pk).count(),
             created_by=user,
         )
-        transaction.on_commit(lambda: gallery_reembed_task.delay(job.pk, organization_id=organization.pk))
+        transaction.on_commit(lambda: gallery_reembed_run_task.delay(job.pk, organization_id=organization.pk))
     return job
 
 
@@ -328,8 +331,6 @@ def _reembed_photo(face_image: FaceImage, analyzer, image=None) -> str:
 def _reembed_switch(job: GalleryReembed) -> None:
     """Every enrolled photo has its new embedding (or a recorded problem): the
     organization matches with the new model from its next frame on."""
-    from apps.gallery.tasks import remove_old_embeddings as remove_old_embeddings_task
-
     with transaction.atomic():
         organization = Organization.objects.select_for_update().get(pk=job.organization_id)
         if not _still_active(job) or _missing_photos(job):
@@ -339,7 +340,7 @@ def _reembed_switch(job: GalleryReembed) -> None:
         now = timezone.now()
         GalleryReembed.objects.filter(pk=job.pk).update(status=GalleryReembed.Status.DONE, switched_at=now)
         transaction.on_commit(
-            lambda: remove_old_embeddings_task.apply_async(
+            lambda: gallery_old_embeddings_remove_task.apply_async(
                 (job.pk,), {"organization_id": organization.pk}, countdown=OLD_EMBEDDINGS_GRACE_SECONDS
             )
         )
@@ -383,10 +384,8 @@ def gallery_import_start(*, organization, archive: bytes, user=None) -> GalleryI
     job = GalleryImport(organization=organization, total=len(names), created_by=user)
     job.archive.save(f"{uuid.uuid4().hex}.zip", ContentFile(archive), save=False)
     job.save()
-    from apps.gallery.tasks import import_gallery
-
     job_id, organization_id = job.pk, organization.pk
-    transaction.on_commit(lambda: import_gallery.delay(job_id, organization_id=organization_id))
+    transaction.on_commit(lambda: gallery_import_run_task.delay(job_id, organization_id=organization_id))
     return job
 
 

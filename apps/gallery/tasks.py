@@ -1,30 +1,38 @@
+"""Thin tasks: each takes ids and calls the service it is named after, imported inside
+the function (the service imports its task at module level)."""
+
 from celery import shared_task
-
-from apps.gallery import services
-
-
-@shared_task(acks_late=True, autoretry_for=(ConnectionError,), retry_backoff=True, max_retries=5)
-def enroll_face_image(face_image_id: int, organization_id: int | None = None) -> None:
-    # organization_id: the tenant context the task runs in (project/celery.py).
-    services.face_image_enroll(face_image_id=face_image_id)
-
-
-@shared_task(acks_late=True)
-def import_gallery(job_id: int, organization_id: int | None = None) -> None:
-    services.gallery_import_run(job_id=job_id)
-
 
 # Well inside the task time limit: a large gallery goes on in the next task.
 REEMBED_SECONDS_PER_TASK = 60
 
 
+@shared_task(acks_late=True, autoretry_for=(ConnectionError,), retry_backoff=True, max_retries=5)
+def face_image_enroll_task(face_image_id: int, organization_id: int | None = None) -> None:
+    # organization_id: the tenant context the task runs in (project/celery.py).
+    from apps.gallery.services import face_image_enroll
+
+    face_image_enroll(face_image_id=face_image_id)
+
+
 @shared_task(acks_late=True)
-def reembed_gallery(job_id: int, organization_id: int | None = None) -> None:
-    job = services.gallery_reembed_run(job_id=job_id, seconds=REEMBED_SECONDS_PER_TASK)
+def gallery_import_run_task(job_id: int, organization_id: int | None = None) -> None:
+    from apps.gallery.services import gallery_import_run
+
+    gallery_import_run(job_id=job_id)
+
+
+@shared_task(acks_late=True)
+def gallery_reembed_run_task(job_id: int, organization_id: int | None = None) -> None:
+    from apps.gallery.services import gallery_reembed_run
+
+    job = gallery_reembed_run(job_id=job_id, seconds=REEMBED_SECONDS_PER_TASK)
     if job.status in job.ACTIVE:
-        reembed_gallery.delay(job_id, organization_id=organization_id)
+        gallery_reembed_run_task.delay(job_id, organization_id=organization_id)
 
 
 @shared_task(acks_late=True)
-def remove_old_embeddings(job_id: int, organization_id: int | None = None) -> None:
-    services.gallery_old_embeddings_remove(job_id=job_id)
+def gallery_old_embeddings_remove_task(job_id: int, organization_id: int | None = None) -> None:
+    from apps.gallery.services import gallery_old_embeddings_remove
+
+    gallery_old_embeddings_remove(job_id=job_id)

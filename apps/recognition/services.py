@@ -23,6 +23,7 @@ from apps.recognition.pipeline import calibration, catalog, match, quality
 from apps.recognition.pipeline.engine import AnalyzedFace
 from apps.recognition.pipeline.images import encode_jpeg
 from apps.recognition.recorder import IN_PLACE, Recorder
+from apps.recognition.tasks import calibration_scheduled_run_task, frame_process_task, image_analyze_task
 from apps.sightings import services as sighting_services
 from apps.sightings.models import Correction, Sighting
 
@@ -65,10 +66,8 @@ def frame_create(*, organization, data: bytes, camera=None, captured_at=None) ->
 
 
 def frame_enqueue(frame: Frame) -> None:
-    from apps.recognition.tasks import process_frame
-
     frame_id, organization_id = frame.pk, frame.organization_id
-    transaction.on_commit(lambda: process_frame.delay(frame_id, organization_id=organization_id))
+    transaction.on_commit(lambda: frame_process_task.delay(frame_id, organization_id=organization_id))
 
 
 def match_faces(*, organization, embeddings: np.ndarray) -> list[tuple[match.Candidate | None, list[match.Candidate]]]:
@@ -388,11 +387,9 @@ def calibration_schedule(*, organization_id: int) -> None:
     none is already waiting."""
     from django.core.cache import cache
 
-    from apps.recognition.tasks import calibrate_organization as calibration_task
-
     def queue():
         if cache.add(f"calibration-queued:{organization_id}", 1, timeout=CALIBRATION_DELAY_SECONDS + 60):
-            calibration_task.apply_async(
+            calibration_scheduled_run_task.apply_async(
                 kwargs={"organization_id": organization_id}, countdown=CALIBRATION_DELAY_SECONDS
             )
 
@@ -482,11 +479,9 @@ def image_analyze_remote(*, organization, data: bytes) -> list[dict]:
 
     from celery.exceptions import TimeoutError as CeleryTimeout
 
-    from apps.recognition.tasks import analyze_image
-
     ensure_ready(organization)
     image_decode(data)
-    pending = analyze_image.delay(
+    pending = image_analyze_task.delay(
         organization.recognition_model, organization.detector, base64.b64encode(data).decode()
     )
     try:

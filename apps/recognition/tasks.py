@@ -1,10 +1,12 @@
+"""Thin tasks: each takes ids and calls the service it is named after, imported inside
+the function (the services import their tasks at module level)."""
+
 import logging
 
 from celery import shared_task
 from celery.signals import worker_process_init, worker_process_shutdown, worker_ready, worker_shutdown
 from django.conf import settings
 
-from apps.recognition import services
 from apps.recognition.analyzers import preload
 from apps.recognition.recorder import Recorder
 
@@ -15,34 +17,44 @@ recorder = Recorder(wait_for_models=settings.RECOGNITION_RECORDER_WAIT_SECONDS)
 
 
 @shared_task(acks_late=True, autoretry_for=(ConnectionError,), retry_backoff=True, max_retries=5)
-def process_frame(frame_id: int, organization_id: int | None = None) -> None:
+def frame_process_task(frame_id: int, organization_id: int | None = None) -> None:
     # organization_id: the tenant context the task runs in (project/celery.py).
-    services.frame_process(frame_id=frame_id, recorder=recorder)
+    from apps.recognition.services import frame_process
+
+    frame_process(frame_id=frame_id, recorder=recorder)
 
 
 @shared_task(ignore_result=False, acks_late=False)
-def analyze_image(model_name: str, detector: str, image_base64: str) -> list[dict]:
+def image_analyze_task(model_name: str, detector: str, image_base64: str) -> list[dict]:
     # Someone is waiting for the answer: no late ack (a redelivery would come too late).
     import base64
 
-    return services.image_analyze(model_name=model_name, detector=detector, data=base64.b64decode(image_base64))
+    from apps.recognition.services import image_analyze
+
+    return image_analyze(model_name=model_name, detector=detector, data=base64.b64decode(image_base64))
 
 
 @shared_task
-def calibrate_organization(organization_id: int) -> float | None:
+def calibration_scheduled_run_task(organization_id: int) -> float | None:
     # Runs in the organization's tenant context (project/celery.py).
-    record = services.calibration_scheduled_run(organization_id=organization_id)
+    from apps.recognition.services import calibration_scheduled_run
+
+    record = calibration_scheduled_run(organization_id=organization_id)
     return record.threshold if record else None
 
 
 @shared_task
-def requeue_stale_frames() -> int:
-    return services.frames_requeue_stale()
+def frames_requeue_stale_task() -> int:
+    from apps.recognition.services import frames_requeue_stale
+
+    return frames_requeue_stale()
 
 
 @shared_task
-def maintain_search_index() -> dict:
-    return services.search_index_maintain()
+def search_index_maintain_task() -> dict:
+    from apps.recognition.services import search_index_maintain
+
+    return search_index_maintain()
 
 
 @worker_process_init.connect
@@ -61,6 +73,8 @@ def flush_recorder(**kwargs) -> None:
 
 @worker_ready.connect
 def recover_frames(**kwargs) -> None:
-    count = services.frames_requeue_stale()
+    from apps.recognition.services import frames_requeue_stale
+
+    count = frames_requeue_stale()
     if count:
         logger.warning("re-queued %s frames left unfinished by a previous worker", count)

@@ -13,6 +13,7 @@ from django.utils import timezone
 
 from apps.webhooks import signing
 from apps.webhooks.models import Event, WebhookDelivery, WebhookSubscription
+from apps.webhooks.tasks import delivery_attempt_task
 
 logger = logging.getLogger(__name__)
 
@@ -44,11 +45,11 @@ def event_publish(*, organization, event: str, data: dict) -> list[WebhookDelive
 
 
 def _enqueue(delivery: WebhookDelivery, countdown: float = 0) -> None:
-    from apps.webhooks.tasks import deliver_webhook
-
     delivery_id, organization_id = delivery.pk, delivery.organization_id
     transaction.on_commit(
-        lambda: deliver_webhook.apply_async((delivery_id,), {"organization_id": organization_id}, countdown=countdown)
+        lambda: delivery_attempt_task.apply_async(
+            (delivery_id,), {"organization_id": organization_id}, countdown=countdown
+        )
     )
 
 
