@@ -553,7 +553,7 @@ def in_memory(connection) -> None:
     wrote it there.)"""
     from django.conf import settings
 
-    from apps.recognition import selectors
+    from apps.gallery import search
 
     with connection.cursor() as cursor:
         cursor.execute("SET enable_seqscan = off")
@@ -571,7 +571,7 @@ def in_memory(connection) -> None:
         cursor.execute("RESET enable_seqscan")
         cursor.execute("RESET enable_sort")
         cursor.execute("SELECT set_config('ivfflat.probes', %s, false)", [str(settings.RECOGNITION_IVFFLAT_PROBES)])
-    if selectors.SEARCH_INDEX not in plan:
+    if search.SEARCH_INDEX not in plan:
         sys.exit(f"The warm-up did not go through the search index: {plan}")
 
 
@@ -583,10 +583,9 @@ def bench_search(sizes: list[int], other_rows: int, probes: int, hnsw_sizes: lis
     from django.db import connection
 
     from apps.core.tenancy import tenant_context
+    from apps.gallery import search
     from apps.organizations.services import organization_create
-    from apps.recognition import selectors
     from apps.recognition.pipeline import match
-    from apps.recognition.services import search_index_build
 
     faces = FaceLikeEmbeddings(seed=1)
     results = []
@@ -595,7 +594,7 @@ def bench_search(sizes: list[int], other_rows: int, probes: int, hnsw_sizes: lis
     other_centers = faces.identities(max(1, other_rows // 5))
     other_people = np.repeat(np.arange(len(other_centers)), 5)[:other_rows]
     with connection.cursor() as cursor:
-        cursor.execute(f"DROP INDEX IF EXISTS {selectors.SEARCH_INDEX}")
+        cursor.execute(f"DROP INDEX IF EXISTS {search.SEARCH_INDEX}")
         cursor.execute(f"DROP INDEX IF EXISTS {HNSW_INDEX}")  # left by an interrupted run
     load_gallery(connection, others.pk, faces.photos(other_centers[other_people]), other_people)
     loaded = 0
@@ -605,9 +604,7 @@ def bench_search(sizes: list[int], other_rows: int, probes: int, hnsw_sizes: lis
     all_vectors, all_person_ids = [], []
 
     def service_search(vector):
-        found = selectors.gallery_candidates(
-            organization_id=organization.pk, model_name="Dlib", embedding=vector, limit=1
-        )
+        found = search.gallery_candidates(organization_id=organization.pk, model_name="Dlib", embedding=vector, limit=1)
         return [c.person_id for c in found]
 
     def hnsw_search(vector):
@@ -617,7 +614,7 @@ def bench_search(sizes: list[int], other_rows: int, probes: int, hnsw_sizes: lis
                 "SELECT person_id, (embedding::vector(128)) <=> %s::vector(128), face_image_id "
                 "FROM gallery_faceembedding WHERE organization_id = %s AND model_name = 'Dlib' AND dimensions = 128 "
                 "ORDER BY (embedding::vector(128)) <=> %s::vector(128) LIMIT %s",
-                [literal, organization.pk, literal, selectors.NEIGHBOURS_FETCHED],
+                [literal, organization.pk, literal, search.NEIGHBOURS_FETCHED],
             )
             return [c.person_id for c in match.best_per_person(cursor.fetchall(), 1)]
 
@@ -629,18 +626,18 @@ def bench_search(sizes: list[int], other_rows: int, probes: int, hnsw_sizes: lis
         vectors = faces.photos(centers[people])
         with connection.cursor() as cursor:
             # Loading is faster without a live index to insert into: build it after.
-            cursor.execute(f"DROP INDEX IF EXISTS {selectors.SEARCH_INDEX}")
+            cursor.execute(f"DROP INDEX IF EXISTS {search.SEARCH_INDEX}")
         person_ids = load_gallery(connection, organization.pk, vectors, people)
         all_vectors.append(vectors)
         all_person_ids.append(person_ids)
         loaded = size
-        selectors.forget_plan_facts()
+        search.forget_plan_facts()
         with connection.cursor() as cursor:
             # What autovacuum does to freshly loaded rows in a live system, done now rather
             # than in the middle of the measurement.
             cursor.execute("VACUUM ANALYZE gallery_faceembedding")
         started = time.perf_counter()
-        status = search_index_build()
+        status = search.search_index_build()
         build_seconds = time.perf_counter() - started
         in_memory(connection)
         gallery = np.concatenate(all_vectors)
@@ -679,7 +676,7 @@ def bench_search(sizes: list[int], other_rows: int, probes: int, hnsw_sizes: lis
                 # HNSW (pgvector's defaults: m 16, ef_construction 64), alone on the expression.
                 with connection.cursor() as cursor:
                     cursor.execute("RESET ROLE")
-                    cursor.execute(f"DROP INDEX IF EXISTS {selectors.SEARCH_INDEX}")
+                    cursor.execute(f"DROP INDEX IF EXISTS {search.SEARCH_INDEX}")
                     cursor.execute("SET maintenance_work_mem = '4GB'")
                     started = time.perf_counter()
                     cursor.execute(
@@ -721,12 +718,10 @@ def bench_find(sizes: list[int], probes: list[bytes], organization) -> list[dict
     from django.db import connection
 
     from apps.core.tenancy import tenant_context
+    from apps.gallery import search
     from apps.organizations.services import organization_create
-    from apps.recognition import selectors
     from apps.recognition.pipeline.engine import FaceAnalyzer
     from apps.recognition.pipeline.images import decode_image
-    from apps.recognition.selectors import gallery_candidates
-    from apps.recognition.services import search_index_build
 
     analyzer = FaceAnalyzer(
         model_name="Dlib",
@@ -765,9 +760,9 @@ def bench_find(sizes: list[int], probes: list[bytes], organization) -> list[dict
         with connection.cursor() as cursor:
             # The gallery alone in the table, like DeepFace's datastore; index built after loading.
             cursor.execute("TRUNCATE gallery_person, gallery_faceimage, gallery_faceembedding CASCADE")
-            cursor.execute(f"DROP INDEX IF EXISTS {selectors.SEARCH_INDEX}")
+            cursor.execute(f"DROP INDEX IF EXISTS {search.SEARCH_INDEX}")
         load_gallery(connection, gallery_org.pk, vectors, people)
-        search_index_build()
+        search.search_index_build()
         probe_files = []
         for index, data in enumerate(probes):
             path = folder / f"probe{index}.jpg"
@@ -789,7 +784,9 @@ def bench_find(sizes: list[int], probes: list[bytes], organization) -> list[dict
         def ours(path, gallery_org=gallery_org):
             image = decode_image(path.read_bytes(), max_bytes=1 << 26, max_pixels=1 << 26)
             for face in analyzer.analyze(image):
-                gallery_candidates(organization_id=gallery_org.pk, model_name="Dlib", embedding=face.embedding, limit=3)
+                search.gallery_candidates(
+                    organization_id=gallery_org.pk, model_name="Dlib", embedding=face.embedding, limit=3
+                )
 
         timings = {}
         with tenant_context(gallery_org.pk):

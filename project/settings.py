@@ -66,6 +66,7 @@ INSTALLED_APPS = [
     "apps.gallery",
     "apps.recognition",
     "apps.sightings",
+    "apps.frames",
     "apps.webhooks",
     "apps.api",
 ]
@@ -156,11 +157,11 @@ CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 # that takes longer than this (default 4 s) and starts another, forever.
 CELERY_WORKER_PROC_ALIVE_TIMEOUT = env_float("CELERY_WORKER_PROC_ALIVE_TIMEOUT", 30.0)
 CELERY_BEAT_SCHEDULE = {
-    "requeue-stale-frames": {"task": "apps.recognition.tasks.frames_requeue_stale_task", "schedule": 60.0},
+    "requeue-stale-frames": {"task": "apps.frames.tasks.frames_requeue_stale_task", "schedule": 60.0},
     "purge-expired": {"task": "apps.sightings.tasks.retention_purge_all_task", "schedule": 3600.0},
     "close-visits": {"task": "apps.sightings.tasks.visits_close_all_task", "schedule": 30.0},
     # Builds the search index once a gallery outgrows exact search, rebuilds it as it grows.
-    "maintain-search-index": {"task": "apps.recognition.tasks.search_index_maintain_task", "schedule": 86400.0},
+    "maintain-search-index": {"task": "apps.gallery.tasks.search_index_maintain_task", "schedule": 86400.0},
 }
 
 # --- Webhooks -------------------------------------------------------------------------
@@ -226,7 +227,7 @@ RECOGNITION_RECOMMENDED_PHOTOS = env_int("RECOGNITION_RECOMMENDED_PHOTOS", 3)
 # A frame still 'processing' after this many seconds is considered lost and re-queued.
 RECOGNITION_STALE_FRAME_SECONDS = env_int("RECOGNITION_STALE_FRAME_SECONDS", 300)
 # How long a worker keeps a frame's result for the next frame's models to start before
-# storing it anyway (apps/recognition/recorder.py): 0 stores at once (lowest latency);
+# storing it anyway (apps/frames/recorder.py): 0 stores at once (lowest latency);
 # the default lets a busy worker store results while its models run.
 RECOGNITION_RECORDER_WAIT_SECONDS = env_float("RECOGNITION_RECORDER_WAIT_SECONDS", 0.0)
 

@@ -4,10 +4,10 @@ from django.contrib.auth import views as auth_views
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
-from apps.core import media
-from apps.core.views import healthz
+from apps.organizations import media
 from apps.organizations.views import switch_organization
 from apps.recognition import views as recognition_views
+from project.health import healthz
 
 urlpatterns = [
     path("admin/switch-organization/", switch_organization, name="switch-organization"),

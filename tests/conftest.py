@@ -20,7 +20,7 @@ REPO = Path(__file__).resolve().parent.parent
 
 # Django's live test server serves MEDIA_URL straight from disk, around the application.
 # Ours must answer /media/ with the application's own view, which checks who may see
-# a file (apps.core.media), exactly as in production.
+# a file (apps.organizations.media), exactly as in production.
 django.test.testcases._MediaFilesHandler = lambda application: application
 
 

@@ -8,8 +8,8 @@ import pytest
 import requests
 from django.utils import timezone
 
+from apps.frames import services as recognition_services
 from apps.gallery.models import FaceEmbedding
-from apps.recognition import services as recognition_services
 from apps.recognition.models import Calibration, Frame
 from apps.sightings.models import Sighting
 from tests.faces import photo

@@ -10,12 +10,12 @@ from apps.api import serializers as s
 from apps.api.idempotency import idempotent
 from apps.core.access import get_for_organization, scoped
 from apps.core.tenancy import tenant_context
+from apps.frames import services as recognition_services
 from apps.gallery import selectors as gallery_selectors
 from apps.gallery import services as gallery_services
 from apps.gallery.models import Person
 from apps.organizations import services as organization_services
 from apps.organizations.models import ApiKey, Camera
-from apps.recognition import services as recognition_services
 from apps.recognition.models import Frame
 from apps.sightings import selectors as sighting_selectors
 from apps.sightings import services as sighting_services

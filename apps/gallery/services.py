@@ -12,6 +12,7 @@ from apps.core import audit
 from apps.core.errors import ServiceError
 from apps.gallery import selectors
 from apps.gallery.models import FaceEmbedding, FaceImage, GalleryImport, GalleryReembed, Person
+from apps.gallery.signals import gallery_changed
 from apps.gallery.tasks import (
     face_image_enroll_task,
     gallery_import_run_task,
@@ -28,7 +29,6 @@ from apps.recognition.analyzers import (
     quality_policy,
 )
 from apps.recognition.pipeline import catalog, quality
-from apps.recognition.services import calibration_schedule
 
 logger = logging.getLogger(__name__)
 
@@ -61,12 +61,12 @@ def person_delete(*, person: Person, user=None, api_key=None) -> None:
         detail={"photos": person.face_images.count(), "sightings": person.sighting_set.count()},
     )
     person.delete()
-    calibration_schedule(organization_id=person.organization_id)
+    gallery_changed.send(sender=Person, organization_id=person.organization_id)
 
 
 def face_image_delete(*, face_image: FaceImage) -> None:
     face_image.delete()  # its embeddings go with it, and its file after the commit
-    calibration_schedule(organization_id=face_image.organization_id)
+    gallery_changed.send(sender=Person, organization_id=face_image.organization_id)
 
 
 def face_image_add(*, person: Person, data: bytes) -> FaceImage:
@@ -194,7 +194,7 @@ def face_image_enroll(*, face_image_id: int) -> FaceImage:
             _reembed_photo(face_image, analyzer_by_name(model_name, organization.detector), image=image)
         except ServiceError as error:  # the change's own run reports it
             logger.warning("photo %s not embedded with %s: %s", face_image.pk, model_name, error)
-    calibration_schedule(organization_id=organization.pk)
+    gallery_changed.send(sender=Person, organization_id=organization.pk)
     return face_image
 
 
@@ -344,7 +344,7 @@ def _reembed_switch(job: GalleryReembed) -> None:
                 (job.pk,), {"organization_id": organization.pk}, countdown=OLD_EMBEDDINGS_GRACE_SECONDS
             )
         )
-    calibration_schedule(organization_id=organization.pk)
+    gallery_changed.send(sender=Person, organization_id=organization.pk)
 
 
 def gallery_old_embeddings_remove(*, job_id: int) -> int:

@@ -36,3 +36,10 @@ def gallery_old_embeddings_remove_task(job_id: int, organization_id: int | None 
     from apps.gallery.services import gallery_old_embeddings_remove
 
     gallery_old_embeddings_remove(job_id=job_id)
+
+
+@shared_task
+def search_index_maintain_task() -> dict:
+    from apps.gallery.search import search_index_maintain
+
+    return search_index_maintain()

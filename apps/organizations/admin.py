@@ -5,12 +5,12 @@ from django.utils.html import format_html, format_html_join
 
 from apps.core.admin_base import TenantAdmin, TenantInline, is_platform
 from apps.core.errors import ServiceError
+from apps.frames.services import calibration_run, calibration_schedule
 from apps.gallery.models import GalleryReembed
 from apps.gallery.services import gallery_reembed_start
 from apps.organizations import services
 from apps.organizations.models import ApiKey, Camera, Membership, Organization
 from apps.recognition.models import Calibration
-from apps.recognition.services import calibration_run, calibration_schedule
 
 
 class CalibrationInline(TenantInline, admin.TabularInline):

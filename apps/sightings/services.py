@@ -10,6 +10,7 @@ from pgvector.django import CosineDistance
 from apps.core import audit
 from apps.core.errors import Conflict, ServiceError
 from apps.core.tenancy import tenant_context
+from apps.gallery import services as gallery_services
 from apps.organizations.models import Organization
 from apps.recognition.models import Frame
 from apps.sightings.models import Correction, Sighting, StrangerProfile, Visit
@@ -334,8 +335,6 @@ def stranger_promote(*, organization: Organization, profile: StrangerProfile, na
     """Make a stranger a person: the best crops of their faces become enrollment photos
     (checked and embedded by a worker, like any photo), and their sightings become the
     person's, grouped into visits."""
-    from apps.gallery import services as gallery_services  # gallery -> recognition -> sightings
-
     name = name.strip()
     if not name:
         raise ServiceError("The new person needs a name.", code="invalid", field="name")

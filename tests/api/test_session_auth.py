@@ -8,10 +8,10 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from django.test import override_settings
 from rest_framework.test import APIClient
 
+from apps.frames import services as recognition
 from apps.gallery.models import Person
 from apps.organizations.middleware import SESSION_KEY
 from apps.organizations.models import Camera, Membership
-from apps.recognition import services as recognition
 from apps.recognition.models import Frame
 from tests.faces import photo_bytes
 

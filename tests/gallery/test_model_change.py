@@ -4,12 +4,12 @@ switches at once; the old embeddings go after. Real models on the shared photos.
 
 import pytest
 
+from apps.frames.services import match_faces
 from apps.gallery import services
 from apps.gallery.models import FaceEmbedding, GalleryReembed
 from apps.organizations.models import Organization
 from apps.recognition.analyzers import analyzer_for
 from apps.recognition.pipeline.images import decode_image
-from apps.recognition.services import match_faces
 from tests.faces import photo_bytes
 from tests.gallery.test_enrollment import enroll
 

@@ -8,11 +8,11 @@ from django.core.files.base import ContentFile
 from django.core.management import call_command
 
 from apps.core.errors import ServiceError
+from apps.frames.services import calibration_run
 from apps.gallery.models import FaceImage, Person
 from apps.gallery.services import face_image_enroll
 from apps.recognition.models import Calibration
 from apps.recognition.pipeline import calibration, catalog
-from apps.recognition.services import calibration_run
 from tests.faces import lfw_dir, photo_bytes
 
 pytestmark = pytest.mark.django_db

@@ -7,7 +7,7 @@ import pytest
 from django.db import connection
 from django.utils import timezone
 
-from apps.recognition import services
+from apps.frames.services import waiting
 from apps.recognition.models import Frame
 
 
@@ -15,15 +15,15 @@ from apps.recognition.models import Frame
 @pytest.mark.parametrize("outcome", [Frame.Status.DONE, Frame.Status.FAILED])
 def test_a_waiting_request_wakes_when_its_frame_finishes(outcome, org_a, monkeypatch):
     # Without the announcement the waiter would only look again after a minute.
-    monkeypatch.setattr(services, "FRAME_WAIT_RECHECK_SECONDS", 60)
+    monkeypatch.setattr(waiting, "FRAME_WAIT_RECHECK_SECONDS", 60)
     listening = threading.Event()
-    select = services.select.select
+    select = waiting.select.select
 
     def watched_select(*args):
         listening.set()
         return select(*args)
 
-    monkeypatch.setattr(services.select, "select", watched_select)
+    monkeypatch.setattr(waiting.select, "select", watched_select)
     now = timezone.now()
     frame = Frame.objects.create(organization=org_a[0], captured_at=now, received_at=now)
     other = Frame.objects.create(organization=org_a[0], captured_at=now, received_at=now)
@@ -31,7 +31,7 @@ def test_a_waiting_request_wakes_when_its_frame_finishes(outcome, org_a, monkeyp
 
     def request() -> None:
         try:
-            waited["frame"] = services.frame_wait(frame=Frame.objects.get(pk=frame.pk), timeout=30)
+            waited["frame"] = waiting.frame_wait(frame=Frame.objects.get(pk=frame.pk), timeout=30)
         finally:
             connection.close()
 

@@ -9,9 +9,9 @@ import pytest
 from django.db import connection
 
 from apps.core.tenancy import tenant_context
-from apps.recognition import services
+from apps.frames import services
+from apps.frames.recorder import Recorder
 from apps.recognition.models import Frame
-from apps.recognition.recorder import Recorder
 from tests.conftest import start_worker, stop_worker
 from tests.faces import photo_bytes
 

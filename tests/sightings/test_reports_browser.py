@@ -9,10 +9,10 @@ import pytest
 from django.contrib.auth.models import User
 from playwright.sync_api import expect
 
+from apps.frames import services as recognition
 from apps.gallery.models import FaceImage
 from apps.gallery.services import person_create
 from apps.organizations.models import Camera, Membership
-from apps.recognition import services as recognition
 from apps.recognition.models import Frame
 from apps.sightings.models import Correction, Sighting, StrangerProfile
 from tests.browser import Screenshots

@@ -7,9 +7,9 @@ and 0.105, img23 to them 0.108 and 0.117, img22-img23 0.032."""
 
 import pytest
 
+from apps.frames import services as recognition
 from apps.gallery.models import FaceImage
 from apps.gallery.services import face_image_add, face_image_enroll, person_create
-from apps.recognition import services as recognition
 from apps.sightings import services
 from apps.sightings.models import Sighting, StrangerProfile, Visit
 from tests.faces import photo_bytes

@@ -1,5 +1,5 @@
 """1:K search moves from HNSW to an IVFFlat index built by `manage.py search_index`
-(apps/recognition/selectors.py says why). IVFFlat learns from the rows present, so it
+(apps/gallery/search.py says why). IVFFlat learns from the rows present, so it
 is not created here, on what may be an empty table."""
 
 from django.db import migrations

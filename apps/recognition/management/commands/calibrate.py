@@ -1,8 +1,8 @@
 from django.core.management.base import BaseCommand, CommandError
 
 from apps.core.errors import ServiceError
+from apps.frames.services import calibration_run
 from apps.organizations.models import Organization
-from apps.recognition.services import calibration_run
 
 
 def _percent(value) -> str:

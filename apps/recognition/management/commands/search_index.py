@@ -1,7 +1,7 @@
 from django.core.management.base import BaseCommand, CommandError
 
 from apps.core.errors import ServiceError
-from apps.recognition import selectors, services
+from apps.gallery import search
 
 
 class Command(BaseCommand):
@@ -16,17 +16,17 @@ class Command(BaseCommand):
         group.add_argument("--if-needed", action="store_true", help="Build only if the status says it is needed.")
 
     def handle(self, *args, build, if_needed, **options):
-        status = selectors.search_index_status()
+        status = search.search_index_status()
         self.report(status)
         if build or (if_needed and status.needs_build):
             self.stdout.write(f"building with {status.wanted_lists} lists (both cores, minutes at a million faces) ...")
             try:
-                status = services.search_index_build()
+                status = search.search_index_build()
             except ServiceError as error:
                 raise CommandError(error.message) from None
             self.report(status)
 
-    def report(self, status: selectors.SearchIndexStatus) -> None:
+    def report(self, status: search.SearchIndexStatus) -> None:
         index = f"{status.lists} lists" if status.lists else "none"
         verdict = "needs a build" if status.needs_build else "up to date"
         self.stdout.write(f"faces (128-d): {status.faces}; index: {index}; {verdict}")

@@ -12,7 +12,7 @@ from django.test.utils import CaptureQueriesContext
 
 from apps.core.errors import Conflict
 from apps.core.tenancy import tenant_context
-from apps.recognition import selectors, services
+from apps.gallery import search
 from apps.recognition.pipeline.calibration import cosine_distances
 from benchmarks.run import FaceLikeEmbeddings, load_gallery
 
@@ -31,38 +31,36 @@ def galleries(org_a, org_b, settings):
         people = np.repeat(np.arange(FACES // 5), 5)
         vectors = faces.photos(faces.identities(FACES // 5)[people])
         loaded[organization.pk] = (vectors, load_gallery(connection, organization.pk, vectors, people))
-    selectors.forget_plan_facts()
+    search.forget_plan_facts()
     cache.clear()  # the missing-index warning is said once per ten minutes
     yield faces, loaded
     with connection.cursor() as cursor:
-        cursor.execute(f"DROP INDEX IF EXISTS {selectors.SEARCH_INDEX}")
-    selectors.forget_plan_facts()
+        cursor.execute(f"DROP INDEX IF EXISTS {search.SEARCH_INDEX}")
+    search.forget_plan_facts()
 
 
-def search(organization_id: int, vector) -> list[int]:
+def nearest(organization_id: int, vector) -> list[int]:
     with tenant_context(organization_id):
-        found = selectors.gallery_candidates(
-            organization_id=organization_id, model_name="Dlib", embedding=vector, limit=3
-        )
+        found = search.gallery_candidates(organization_id=organization_id, model_name="Dlib", embedding=vector, limit=3)
     return [c.person_id for c in found]
 
 
 def test_the_command_builds_the_index_when_needed_and_search_uses_it(galleries, org_a, org_b):
     faces, loaded = galleries
-    status = selectors.search_index_status()
+    status = search.search_index_status()
     assert status.faces == 2 * FACES and status.lists == 0 and status.needs_build
 
     call_command("search_index", "--if-needed")
 
-    status = selectors.search_index_status()
-    assert status.lists == 2 * FACES // selectors.FACES_PER_LIST and not status.needs_build
+    status = search.search_index_status()
+    assert status.lists == 2 * FACES // search.FACES_PER_LIST and not status.needs_build
     organization_id = org_a[0].pk
     vectors, owners = loaded[organization_id]
     probes = faces.photos(vectors[::45])
     hits = 0
     with CaptureQueriesContext(connection) as queries:
         for probe in probes:
-            found = search(organization_id, probe)
+            found = nearest(organization_id, probe)
             hits += found[0] == owners[int(np.argmin(cosine_distances(probe[None], vectors)[0]))]
     assert hits == len(probes)  # 6 lists, 20 probed: the index sees every list
     # The query's form matches the index (at this size the planner may rightly prefer a
@@ -72,12 +70,12 @@ def test_the_command_builds_the_index_when_needed_and_search_uses_it(galleries, 
         cursor.execute("SET LOCAL enable_sort = off")
         cursor.execute("EXPLAIN " + searched)
         plan = "\n".join(row[0] for row in cursor.fetchall())
-    assert f"Index Scan using {selectors.SEARCH_INDEX}" in plan
+    assert f"Index Scan using {search.SEARCH_INDEX}" in plan
 
 
 def test_indexed_search_stays_inside_the_organization(galleries, org_a, org_b):
     faces, loaded = galleries
-    services.search_index_build()
+    search.search_index_build()
     theirs_vectors, theirs = loaded[org_b[0].pk]
     ours = set(loaded[org_a[0].pk][1].tolist())
     with connection.cursor() as cursor:
@@ -85,9 +83,9 @@ def test_indexed_search_stays_inside_the_organization(galleries, org_a, org_b):
     try:
         # Copies of the other organization's photos: its rows are the nearest in the table.
         for probe in theirs_vectors[::90]:
-            found = search(org_a[0].pk, probe)
+            found = nearest(org_a[0].pk, probe)
             assert found and set(found) <= ours
-            assert search(org_b[0].pk, probe)[0] in set(theirs.tolist())
+            assert nearest(org_b[0].pk, probe)[0] in set(theirs.tolist())
     finally:
         with connection.cursor() as cursor:
             cursor.execute("RESET enable_sort")
@@ -96,9 +94,9 @@ def test_indexed_search_stays_inside_the_organization(galleries, org_a, org_b):
 def test_without_the_index_a_large_gallery_is_searched_exactly_and_says_how_to_fix_it(galleries, org_a, caplog):
     faces, loaded = galleries
     vectors, owners = loaded[org_a[0].pk]
-    with caplog.at_level(logging.WARNING, logger="apps.recognition.selectors"):
+    with caplog.at_level(logging.WARNING, logger="apps.gallery.search"):
         with CaptureQueriesContext(connection) as queries:
-            found = search(org_a[0].pk, vectors[10])
+            found = nearest(org_a[0].pk, vectors[10])
     assert found[0] == owners[10]
     assert "manage.py search_index --build" in caplog.text
     searched = next(q["sql"] for q in queries.captured_queries if "ORDER BY" in q["sql"])
@@ -110,29 +108,29 @@ def test_one_build_at_a_time(galleries):
     other = connections.create_connection("default")
     try:
         with other.cursor() as cursor:
-            cursor.execute("SELECT pg_advisory_lock(%s)", [services.SEARCH_INDEX_BUILD_LOCK])
+            cursor.execute("SELECT pg_advisory_lock(%s)", [search.SEARCH_INDEX_BUILD_LOCK])
         with pytest.raises(Conflict) as refused:
-            services.search_index_build()
+            search.search_index_build()
         assert refused.value.code == "index_build_running"
     finally:
         other.close()
-    assert selectors.search_index_lists() == 0
+    assert search.search_index_lists() == 0
 
 
 @pytest.mark.parametrize("budget_mb, lists", [(4096, 4000), (300, 980)])
 def test_the_build_stays_within_its_memory_budget(settings, budget_mb, lists):
     settings.SEARCH_INDEX_BUILD_MEMORY_MB = budget_mb
-    status = selectors.SearchIndexStatus(faces=1_200_000, lists=0)
+    status = search.SearchIndexStatus(faces=1_200_000, lists=0)
     # A list per 300 faces, or fewer, longer lists when k-means would need more memory.
     assert abs(status.wanted_lists - lists) <= 0.05 * lists
-    assert selectors.index_build_memory_mb(status.wanted_lists) <= budget_mb
+    assert search.index_build_memory_mb(status.wanted_lists) <= budget_mb
     # An index with what the budget allows is not rebuilt every day.
-    assert not selectors.SearchIndexStatus(faces=1_200_000, lists=status.wanted_lists).needs_build
+    assert not search.SearchIndexStatus(faces=1_200_000, lists=status.wanted_lists).needs_build
 
 
 def test_the_index_is_rebuilt_once_its_lists_are_twice_as_long(settings):
     settings.RECOGNITION_EXACT_SEARCH_MAX_ROWS = 20000
-    assert not selectors.SearchIndexStatus(faces=20000, lists=0).needs_build  # all galleries searched exactly
-    assert selectors.SearchIndexStatus(faces=20001, lists=0).needs_build
-    assert not selectors.SearchIndexStatus(faces=120_000, lists=300).needs_build  # 400 faces a list
-    assert selectors.SearchIndexStatus(faces=120_000, lists=200).needs_build  # 600 faces a list
+    assert not search.SearchIndexStatus(faces=20000, lists=0).needs_build  # all galleries searched exactly
+    assert search.SearchIndexStatus(faces=20001, lists=0).needs_build
+    assert not search.SearchIndexStatus(faces=120_000, lists=300).needs_build  # 400 faces a list
+    assert search.SearchIndexStatus(faces=120_000, lists=200).needs_build  # 600 faces a list

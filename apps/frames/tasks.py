@@ -7,8 +7,8 @@ from celery import shared_task
 from celery.signals import worker_process_init, worker_process_shutdown, worker_ready, worker_shutdown
 from django.conf import settings
 
+from apps.frames.recorder import Recorder
 from apps.recognition.analyzers import preload
-from apps.recognition.recorder import Recorder
 
 logger = logging.getLogger(__name__)
 
@@ -19,7 +19,7 @@ recorder = Recorder(wait_for_models=settings.RECOGNITION_RECORDER_WAIT_SECONDS)
 @shared_task(acks_late=True, autoretry_for=(ConnectionError,), retry_backoff=True, max_retries=5)
 def frame_process_task(frame_id: int, organization_id: int | None = None) -> None:
     # organization_id: the tenant context the task runs in (project/celery.py).
-    from apps.recognition.services import frame_process
+    from apps.frames.services import frame_process
 
     frame_process(frame_id=frame_id, recorder=recorder)
 
@@ -29,7 +29,7 @@ def image_analyze_task(model_name: str, detector: str, image_base64: str) -> lis
     # Someone is waiting for the answer: no late ack (a redelivery would come too late).
     import base64
 
-    from apps.recognition.services import image_analyze
+    from apps.frames.services import image_analyze
 
     return image_analyze(model_name=model_name, detector=detector, data=base64.b64decode(image_base64))
 
@@ -37,7 +37,7 @@ def image_analyze_task(model_name: str, detector: str, image_base64: str) -> lis
 @shared_task
 def calibration_scheduled_run_task(organization_id: int) -> float | None:
     # Runs in the organization's tenant context (project/celery.py).
-    from apps.recognition.services import calibration_scheduled_run
+    from apps.frames.services import calibration_scheduled_run
 
     record = calibration_scheduled_run(organization_id=organization_id)
     return record.threshold if record else None
@@ -45,16 +45,9 @@ def calibration_scheduled_run_task(organization_id: int) -> float | None:
 
 @shared_task
 def frames_requeue_stale_task() -> int:
-    from apps.recognition.services import frames_requeue_stale
+    from apps.frames.services import frames_requeue_stale
 
     return frames_requeue_stale()
-
-
-@shared_task
-def search_index_maintain_task() -> dict:
-    from apps.recognition.services import search_index_maintain
-
-    return search_index_maintain()
 
 
 @worker_process_init.connect
@@ -73,7 +66,7 @@ def flush_recorder(**kwargs) -> None:
 
 @worker_ready.connect
 def recover_frames(**kwargs) -> None:
-    from apps.recognition.services import frames_requeue_stale
+    from apps.frames.services import frames_requeue_stale
 
     count = frames_requeue_stale()
     if count:

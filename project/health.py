@@ -2,6 +2,8 @@
 
 from django.conf import settings
 from django.db import connection
+from django.http import JsonResponse
+from django.views.decorators.http import require_GET
 
 from apps.recognition.pipeline import catalog
 
@@ -48,3 +50,9 @@ def health() -> dict:
         "workers": workers,
         "models": models,
     }
+
+
+@require_GET
+def healthz(request):
+    report = health()
+    return JsonResponse(report, status=200 if report["ok"] else 503)

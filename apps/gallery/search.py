@@ -1,3 +1,6 @@
+"""The gallery's 1:K search: the nearest enrolled people to a face (exact for small
+galleries, through an IVFFlat index for large ones), and that index's upkeep."""
+
 import logging
 import math
 import time
@@ -8,6 +11,7 @@ from django.conf import settings
 from django.core.cache import cache
 from django.db import connection
 
+from apps.core.errors import Conflict
 from apps.gallery.models import FaceEmbedding
 from apps.recognition.pipeline import match
 
@@ -19,7 +23,7 @@ NEIGHBOURS_FETCHED = 20
 
 # The approximate index for large galleries: IVFFlat over the 128-d cast of the
 # embedding (the column has no fixed dimension; Dlib and Facenet are 128-d), built
-# and rebuilt by services.search_index_build. Without it every gallery is searched
+# and rebuilt by search_index_build. Without it every gallery is searched
 # exactly. IVFFlat rather than HNSW: at a million faces HNSW needed ef_search 400 for
 # recall@1 0.995 (29 ms p95), IVFFlat with 20 probes 8 ms for the same (README, benchmark).
 SEARCH_INDEX = "gallery_faceembedding_ivfflat_128"
@@ -220,3 +224,50 @@ def person_distance(*, person_id: int, model_name: str, embedding: np.ndarray) -
         )
         distance = cursor.fetchone()[0]
     return float("inf") if distance is None else float(distance)
+
+
+# --- Building the search index ------------------------------------------------------
+
+# Session advisory lock key: one build at a time (the beat task and the command may meet).
+SEARCH_INDEX_BUILD_LOCK = 0x5EA2C11D
+
+
+def search_index_build() -> SearchIndexStatus:
+    """(Re)build the IVFFlat search index for today's faces, without blocking
+    enrollment or matching: the new index is built concurrently next to the old one,
+    which keeps serving until it is swapped out. IVFFlat learns its lists from the
+    rows present, so it is built once galleries have grown and rebuilt as they grow
+    (SearchIndexStatus.needs_build)."""
+    index = SEARCH_INDEX
+    building = f"{index}_new"
+    lists = search_index_status().wanted_lists
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_try_advisory_lock(%s)", [SEARCH_INDEX_BUILD_LOCK])
+        if not cursor.fetchone()[0]:
+            raise Conflict("A search index build is already running.", code="index_build_running")
+        try:
+            # pgvector refuses to train with less (wanted_lists stays within the budget).
+            cursor.execute(f"SET maintenance_work_mem = '{index_build_memory_mb(lists)}MB'")
+            cursor.execute(f"DROP INDEX CONCURRENTLY IF EXISTS {building}")  # left by an interrupted build
+            cursor.execute(
+                f"CREATE INDEX CONCURRENTLY {building} ON gallery_faceembedding USING ivfflat "
+                f"((embedding::vector({SEARCH_INDEX_DIMENSIONS})) vector_cosine_ops) "
+                f"WITH (lists = {lists}) WHERE dimensions = {SEARCH_INDEX_DIMENSIONS}"
+            )
+            cursor.execute(f"DROP INDEX CONCURRENTLY IF EXISTS {index}")
+            cursor.execute(f"ALTER INDEX {building} RENAME TO {index}")
+            cursor.execute("ANALYZE gallery_faceembedding")
+        finally:
+            cursor.execute("RESET maintenance_work_mem")
+            cursor.execute("SELECT pg_advisory_unlock(%s)", [SEARCH_INDEX_BUILD_LOCK])
+    forget_plan_facts()
+    return search_index_status()
+
+
+def search_index_maintain() -> dict:
+    """Build the search index when SearchIndexStatus says so (the daily beat task)."""
+    status = search_index_status()
+    if not status.needs_build:
+        return {"built": False, "faces": status.faces, "lists": status.lists}
+    status = search_index_build()
+    return {"built": True, "faces": status.faces, "lists": status.lists}

@@ -1,0 +1,41 @@
+"""The frame services, one module per job; this package's names are their public API."""
+
+from apps.frames.services.calibration import calibration_run, calibration_schedule, calibration_scheduled_run
+from apps.frames.services.frames import (
+    crop_face,
+    decide,
+    frame_analyze,
+    frame_create,
+    frame_enqueue,
+    frame_fail,
+    frame_process,
+    frame_record,
+    frame_start,
+    frames_requeue_stale,
+    match_faces,
+)
+from apps.frames.services.lookups import detect, identify, image_analyze, image_analyze_remote, verify
+from apps.frames.services.waiting import frame_wait
+
+__all__ = [
+    "calibration_run",
+    "calibration_schedule",
+    "calibration_scheduled_run",
+    "crop_face",
+    "decide",
+    "detect",
+    "frame_analyze",
+    "frame_create",
+    "frame_enqueue",
+    "frame_fail",
+    "frame_process",
+    "frame_record",
+    "frame_start",
+    "frame_wait",
+    "frames_requeue_stale",
+    "identify",
+    "image_analyze",
+    "image_analyze_remote",
+    "match_faces",
+    "verify",
+]
