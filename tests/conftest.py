@@ -14,6 +14,7 @@ from rest_framework.test import APIClient
 
 from apps.organizations.services import api_key_create, organization_create
 from apps.recognition.pipeline import catalog, weights
+from project import embedded
 from tests.support.facenet_onnx import write_facenet128_onnx
 
 REPO = Path(__file__).resolve().parent.parent
@@ -22,6 +23,17 @@ REPO = Path(__file__).resolve().parent.parent
 # Ours must answer /media/ with the application's own view, which checks who may see
 # a file (apps.organizations.media), exactly as in production.
 django.test.testcases._MediaFilesHandler = lambda application: application
+
+
+def pytest_collection_finish(session):
+    # The test runner starts the embedded services, unless every test is of the fast tier
+    # (make test-fast), or DATABASE_URL / CELERY_BROKER_URL name others.
+    if not all(item.get_closest_marker("fast") for item in session.items):
+        embedded.ensure_services()
+
+
+def pytest_unconfigure(config):
+    embedded.stop_started()  # only those this run started: a running `make run` stays
 
 
 @pytest.fixture(scope="session")
@@ -50,12 +62,15 @@ def media_root(tmp_path_factory) -> Path:
 
 
 @pytest.fixture(scope="session", autouse=True)
-def isolated_files(deepface_home, media_root):
+def isolated_files(request, media_root):
     # A cache key prefix of this session's own: throttle counters of earlier runs (whose
     # API key ids this run reuses) must not count here.
     caches = {"default": {**settings.CACHES["default"], "KEY_PREFIX": f"test-{uuid.uuid4().hex[:8]}"}}
-    with override_settings(DEEPFACE_HOME=deepface_home, MEDIA_ROOT=media_root, CACHES=caches):
-        os.environ["DEEPFACE_HOME"] = str(deepface_home)
+    overrides = {"MEDIA_ROOT": media_root, "CACHES": caches}
+    # The fast tier (make test-fast) runs without provisioned weights.
+    if not all(item.get_closest_marker("fast") for item in request.session.items):
+        overrides["DEEPFACE_HOME"] = request.getfixturevalue("deepface_home")
+    with override_settings(**overrides):
         yield
 
 

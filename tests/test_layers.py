@@ -5,7 +5,12 @@ functions. Read from the source, so it needs no database."""
 import ast
 from pathlib import Path
 
+import pytest
+
 from tests.conftest import REPO
+
+# No database, broker or model weights: part of `make test-fast`.
+pytestmark = pytest.mark.fast
 
 # Bottom to top.
 LAYERS = ["pipeline", "core", "organizations", "webhooks", "recognition", "gallery", "sightings", "frames"]

@@ -1,4 +1,9 @@
+import pytest
+
 from apps.webhooks.signing import signature_header, verify
+
+# No database, broker or model weights: part of `make test-fast`.
+pytestmark = pytest.mark.fast
 
 SECRET = "s3cret"
 BODY = b'{"type":"visit.started"}'

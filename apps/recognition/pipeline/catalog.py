@@ -1,6 +1,7 @@
 """What the service knows about each model and detector: sizes, weight files,
 alignment and the default decision threshold."""
 
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -228,6 +229,12 @@ def model_spec(name: str) -> ModelSpec:
 
 def weights_dir(deepface_home: str | Path) -> Path:
     return Path(deepface_home) / ".deepface" / "weights"
+
+
+def use_deepface_home(deepface_home: str | Path) -> None:
+    """Point DeepFace at a weights folder: it reads the DEEPFACE_HOME environment
+    variable only, each time it builds or downloads a model."""
+    os.environ["DEEPFACE_HOME"] = str(deepface_home)
 
 
 def required_files(model_name: str, detector: str) -> list[str]:

@@ -4,7 +4,6 @@ A FaceAnalyzer loads its detector and model once; a worker process keeps one per
 (model, detector) for its whole life, so no frame pays for loading a model.
 """
 
-import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -92,8 +91,7 @@ class FaceAnalyzer:
         missing = catalog.missing_files(model_name, detector, deepface_home)
         if missing:
             raise ModelNotReady(model_name, detector, missing)
-        # DeepFace finds weights through the DEEPFACE_HOME environment variable only.
-        os.environ["DEEPFACE_HOME"] = str(deepface_home)
+        catalog.use_deepface_home(deepface_home)
         from deepface.modules import modeling
 
         from apps.recognition.pipeline import blazeface

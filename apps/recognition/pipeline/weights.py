@@ -134,6 +134,7 @@ def provision_file(
     # DeepFace downloads the weights of a model when it builds it.
     from deepface.modules import modeling
 
+    catalog.use_deepface_home(deepface_home)
     modeling.build_model(task="facial_recognition", model_name=model_name)
     if not (catalog.weights_dir(deepface_home) / file_name).is_file():
         raise FileNotFoundError(file_name)

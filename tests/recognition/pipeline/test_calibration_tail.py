@@ -16,6 +16,9 @@ REFERENCE = ScoreReference(
     misses={1: ((0.05, 0.5), (0.10, 0.1)), 3: ((0.05, 0.3), (0.10, 0.05))},
 )
 
+# No database, broker or model weights: part of `make test-fast`.
+pytestmark = pytest.mark.fast
+
 
 def test_reference_tail_interpolates_in_log_probability_and_extends_its_slope():
     tail = ImpostorTail(REFERENCE)

@@ -3,6 +3,9 @@ import pytest
 from apps.recognition.pipeline import detection_evaluation as de
 from apps.recognition.pipeline.detection_evaluation import GroupPhoto, iou, match_boxes, score_photo
 
+# No database, broker or model weights: part of `make test-fast`.
+pytestmark = pytest.mark.fast
+
 
 @pytest.mark.parametrize(
     ("a", "b", "expected"),

@@ -6,6 +6,9 @@ import pytest
 from apps.recognition.pipeline import evaluation
 from apps.recognition.pipeline.evaluation import Ranked
 
+# No database, broker or model weights: part of `make test-fast`.
+pytestmark = pytest.mark.fast
+
 
 def test_10fold_verification_picks_each_threshold_on_the_other_folds():
     # Ten folds of four pairs: genuine at 0.1 and 0.2, impostors at 0.5 and 0.6, except

@@ -9,6 +9,9 @@ from PIL import Image
 from apps.recognition.pipeline.images import ImageRejected, decode_image, encode_jpeg
 from tests.faces import photo_bytes
 
+# No database, broker or model weights: part of `make test-fast`.
+pytestmark = pytest.mark.fast
+
 LIMITS = {"max_bytes": 10 * 1024 * 1024, "max_pixels": 40_000_000}
 
 

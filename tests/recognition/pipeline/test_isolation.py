@@ -1,7 +1,12 @@
 import subprocess
 import sys
 
+import pytest
+
 from tests.conftest import REPO
+
+# No database, broker or model weights: part of `make test-fast`.
+pytestmark = pytest.mark.fast
 
 
 def test_pipeline_imports_neither_django_nor_celery():

@@ -2,6 +2,9 @@ import pytest
 
 from apps.recognition.pipeline.match import Candidate, best_per_person, decide, similarity
 
+# No database, broker or model weights: part of `make test-fast`.
+pytestmark = pytest.mark.fast
+
 
 def test_similarity_is_one_half_at_the_threshold_and_falls_with_distance():
     assert similarity(0.07, 0.07) == pytest.approx(0.5)

@@ -1,4 +1,9 @@
+import pytest
+
 from apps.recognition.pipeline.quality import Quality, score
+
+# No database, broker or model weights: part of `make test-fast`.
+pytestmark = pytest.mark.fast
 
 
 def test_score_prefers_large_sharp_frontal_faces():
