@@ -1,24 +1,18 @@
+"""Grouping: known faces into visits, unknown faces into stranger profiles, under
+advisory locks so that two workers never split one visit."""
+
 from datetime import timedelta
 
 import numpy as np
-from django.conf import settings
-from django.db import connection, transaction
-from django.db.models import Avg, Count, Max, Min, Q
-from django.utils import timezone
+from django.db import connection
+from django.db.models import Avg, Count, Max, Min
 from pgvector.django import CosineDistance
 
-from apps.core import audit
-from apps.core.errors import Conflict, ServiceError
-from apps.core.tenancy import tenant_context
-from apps.gallery import services as gallery_services
 from apps.organizations.models import Organization
-from apps.recognition.models import Frame
-from apps.sightings.models import Correction, Sighting, StrangerProfile, Visit
+from apps.sightings.models import Sighting, StrangerProfile, Visit
+from apps.sightings.services.events import stranger_event, visit_event
 from apps.webhooks.models import Event
 from apps.webhooks.services import event_publish
-
-# Photos a promoted stranger is enrolled with: the best crops of their sightings.
-PROMOTE_PHOTOS = 3
 
 
 def _lock(keys: list[str]) -> None:
@@ -44,9 +38,6 @@ def _unit(vector) -> np.ndarray:
     vector = np.asarray(vector, dtype=np.float64)
     norm = np.linalg.norm(vector)
     return vector / norm if norm else vector
-
-
-# --- Grouping: known faces into visits, unknown faces into stranger profiles.
 
 
 def sightings_record(*, organization: Organization, sightings: list[Sighting]) -> None:
@@ -82,50 +73,6 @@ def sightings_record(*, organization: Organization, sightings: list[Sighting]) -
         event_publish(organization=organization, event=Event.STRANGER_SEEN, data=stranger_event(profile, sighting))
 
 
-def _media_url(file) -> str | None:
-    return f"{settings.PUBLIC_BASE_URL}{file.url}" if file else None
-
-
-def _camera(camera) -> dict | None:
-    return {"id": camera.pk, "name": camera.name} if camera is not None else None
-
-
-def visit_event(visit: Visit) -> dict:
-    """A webhook's `data` for visit.started and visit.ended. The crop link needs the
-    organization's credentials (an API key), like every media URL."""
-    best = visit.best_sighting
-    return {
-        "visit": {
-            "id": visit.pk,
-            "person": {"id": visit.person_id, "name": visit.person.name},
-            "camera": _camera(visit.camera),
-            "first_seen": visit.started_at.isoformat(),
-            "last_seen": visit.ended_at.isoformat(),
-            "frames": visit.frames,
-            "confidence": visit.confidence,
-            "crop_url": _media_url(best.crop) if best is not None else None,
-        }
-    }
-
-
-def stranger_event(profile: StrangerProfile, sighting: Sighting) -> dict:
-    return {
-        "stranger": {
-            "id": profile.pk,
-            "first_seen": profile.first_seen.isoformat(),
-            "last_seen": profile.last_seen.isoformat(),
-            "sightings": profile.sightings_count,
-        },
-        "sighting": {
-            "id": sighting.pk,
-            "seen_at": sighting.seen_at.isoformat(),
-            "camera": _camera(sighting.camera),
-            "crop_url": _media_url(sighting.crop),
-        },
-    }
-
-
-# What grouping reads of a visit: whose and where it is, and the figures it keeps up to date.
 VISIT_KEYS = ["organization", "person", "camera"]
 VISIT_FIGURES = ["started_at", "ended_at", "frames", "sightings_count", "confidence", "best_sighting"]
 
@@ -287,178 +234,3 @@ def stranger_refresh(*, profile: StrangerProfile) -> StrangerProfile | None:
     profile.last_seen = max(seen for seen, _ in members)
     profile.save(update_fields=["centroid", "sightings_count", "first_seen", "last_seen"])
     return profile
-
-
-# --- What users do on the report pages and through the API.
-
-
-@transaction.atomic
-def sighting_correct(*, organization: Organization, sighting: Sighting, person, user=None, api_key=None) -> Correction:
-    """ "Not this person": move a sighting to another person, or to unknown (person None).
-
-    The correction is kept: its face becomes a negative example of the person it was
-    taken from (recognition.services.decide) and an impostor pair for calibration.
-    Visits and stranger profiles are regrouped around the moved face."""
-    new_person_id = person.pk if person is not None else None
-    if sighting.person_id == new_person_id:
-        raise Conflict("The sighting is already assigned that way.", code="no_change", field="person")
-    correction = Correction.objects.create(
-        organization=organization, sighting=sighting, from_person_id=sighting.person_id, to_person=person, user=user
-    )
-    old_visit, old_stranger = sighting.visit, sighting.stranger
-    sighting.person = person
-    sighting.visit = None
-    if person is not None:
-        sighting.stranger = None
-    sighting.save(update_fields=["person", "visit", "stranger"])
-    if old_visit is not None:
-        visit_rebuild(organization=organization, visit=old_visit)
-    if old_stranger is not None and person is not None:
-        stranger_refresh(profile=old_stranger)
-    if person is not None:
-        visit_assign(organization=organization, sighting=sighting)
-    elif sighting.stranger_id is None and sighting.embedding is not None:
-        stranger_assign(organization=organization, sighting=sighting)
-    audit.record(
-        organization_id=organization.pk,
-        action=audit.Action.CORRECTED,
-        user=user,
-        api_key=api_key,
-        target=sighting,
-        detail={"from_person": correction.from_person_id, "to_person": new_person_id},
-    )
-    return correction
-
-
-@transaction.atomic
-def stranger_promote(*, organization: Organization, profile: StrangerProfile, name: str, user=None, api_key=None):
-    """Make a stranger a person: the best crops of their faces become enrollment photos
-    (checked and embedded by a worker, like any photo), and their sightings become the
-    person's, grouped into visits."""
-    name = name.strip()
-    if not name:
-        raise ServiceError("The new person needs a name.", code="invalid", field="name")
-    if profile.status == StrangerProfile.Status.PROMOTED:
-        raise Conflict("This stranger has been promoted already.", code="already_promoted")
-    person = gallery_services.person_create(organization=organization, name=name)
-    for sighting in profile.sightings.exclude(crop="").order_by("-quality_score", "-seen_at")[:PROMOTE_PHOTOS]:
-        with sighting.crop.open("rb") as crop:
-            gallery_services.face_image_add(person=person, data=crop.read())
-    members = list(profile.sightings.order_by("seen_at"))
-    for sighting in members:
-        sighting.person = person
-        sighting.save(update_fields=["person"])
-        visit_assign(organization=organization, sighting=sighting)
-    profile.status, profile.person = StrangerProfile.Status.PROMOTED, person
-    profile.save(update_fields=["status", "person"])
-    audit.record(
-        organization_id=organization.pk,
-        action=audit.Action.STRANGER_PROMOTED,
-        user=user,
-        api_key=api_key,
-        target=person,
-        detail={"stranger": profile.pk, "sightings": len(members)},
-    )
-    return person
-
-
-def stranger_dismiss(*, organization: Organization, profile: StrangerProfile, user=None, api_key=None):
-    if profile.status != StrangerProfile.Status.OPEN:
-        raise Conflict(f"This stranger is {profile.status} already.", code="not_open")
-    profile.status = StrangerProfile.Status.DISMISSED
-    profile.save(update_fields=["status"])
-    audit.record(
-        organization_id=organization.pk,
-        action=audit.Action.STRANGER_DISMISSED,
-        user=user,
-        api_key=api_key,
-        target=profile,
-    )
-    return profile
-
-
-@transaction.atomic
-def visits_close(*, organization: Organization, now=None) -> int:
-    """Close the visits nobody was seen in for the organization's gap, and announce
-    visit.ended. A frame that arrives later (buffered by a camera) still joins them."""
-    now = now or timezone.now()
-    cutoff = now - timedelta(seconds=organization.visit_gap_seconds)
-    closed = 0
-    ended = Visit.objects.filter(organization=organization, closed=False, ended_at__lt=cutoff)
-    # Rows locked (and others' locked rows skipped) so that no visit is announced twice.
-    rows = ended.select_related("person", "camera", "best_sighting").select_for_update(skip_locked=True, of=("self",))
-    for visit in rows:
-        Visit.objects.filter(pk=visit.pk).update(closed=True)
-        event_publish(organization=organization, event=Event.VISIT_ENDED, data=visit_event(visit))
-        closed += 1
-    return closed
-
-
-def for_each_organization(service, **kwargs) -> dict:
-    """A periodic sweep: the service once per organization, each in its own tenant context."""
-    results = {}
-    for organization in Organization.objects.all():
-        with tenant_context(organization.pk):
-            results[organization.slug] = service(organization=organization, **kwargs)
-    return results
-
-
-def visits_close_all(*, now=None) -> dict[str, int]:
-    """Every 30 s (beat)."""
-    return for_each_organization(visits_close, now=now)
-
-
-def report_exported(*, organization: Organization, report: str, filters: dict, user=None, api_key=None) -> None:
-    audit.record(
-        organization_id=organization.pk,
-        action=audit.Action.EXPORTED,
-        user=user,
-        api_key=api_key,
-        detail={"report": report, "filters": filters},
-    )
-
-
-# --- Retention.
-
-
-def retention_purge(*, organization: Organization, now=None) -> dict:
-    """Delete what the organization keeps no longer: sightings (with their frames and
-    crops) older than sighting_retention_days, and unknown faces older than
-    unknown_retention_days. Files go with their rows (apps.core.files)."""
-    now = now or timezone.now()
-    purged = {"frames": 0, "sightings": 0}
-    if organization.sighting_retention_days is not None:
-        cutoff = now - timedelta(days=organization.sighting_retention_days)
-        _, deleted = Frame.objects.filter(organization=organization, captured_at__lt=cutoff).delete()
-        _count(purged, deleted)
-        _, deleted = Sighting.objects.filter(organization=organization, seen_at__lt=cutoff).delete()
-        _count(purged, deleted)
-        Visit.objects.filter(organization=organization, ended_at__lt=cutoff).delete()
-    if organization.unknown_retention_days is not None:
-        cutoff = now - timedelta(days=organization.unknown_retention_days)
-        _, deleted = Sighting.objects.filter(
-            organization=organization, person__isnull=True, seen_at__lt=cutoff
-        ).delete()
-        _count(purged, deleted)
-        # A frame in which nobody known was seen holds only strangers' faces.
-        unknown_only = Frame.objects.filter(organization=organization, captured_at__lt=cutoff).exclude(
-            Q(sightings__person__isnull=False)
-        )
-        _, deleted = unknown_only.delete()
-        _count(purged, deleted)
-        StrangerProfile.objects.filter(organization=organization, last_seen__lt=cutoff).exclude(
-            status=StrangerProfile.Status.PROMOTED
-        ).delete()
-    if any(purged.values()):
-        audit.record(organization_id=organization.pk, action=audit.Action.RETENTION_PURGED, detail=purged)
-    return purged
-
-
-def _count(purged: dict, deleted: dict) -> None:
-    purged["frames"] += deleted.get("recognition.Frame", 0)
-    purged["sightings"] += deleted.get("sightings.Sighting", 0)
-
-
-def retention_purge_all(*, now=None) -> dict[str, dict]:
-    """Every hour (beat)."""
-    return for_each_organization(retention_purge, now=now)

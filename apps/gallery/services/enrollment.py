@@ -1,0 +1,236 @@
+"""People and their photos: added, checked, embedded and enrolled, or rejected with a reason; erased."""
+
+import logging
+import uuid
+
+from django.core.files.base import ContentFile
+from django.db import transaction
+from django.utils import timezone
+
+from apps.core import audit
+from apps.core.errors import ServiceError
+from apps.gallery import selectors
+from apps.gallery.models import FaceEmbedding, FaceImage, GalleryReembed, Person
+from apps.gallery.signals import gallery_changed
+from apps.gallery.tasks import (
+    face_image_enroll_task,
+)
+from apps.organizations.models import Organization
+from apps.recognition.analyzers import (
+    analyzer_by_name,
+    analyzer_for,
+    ensure_ready,
+    image_decode,
+    quality_policy,
+)
+from apps.recognition.pipeline import quality
+
+logger = logging.getLogger(__name__)
+
+# A photo this close to one already enrolled (as a fraction of the threshold) adds
+# nothing: a re-encoded or resized copy of the same picture.
+NEAR_DUPLICATE_FRACTION = 0.15
+
+
+def person_create(*, organization, name: str, external_id: str = "") -> Person:
+    return Person.objects.create(organization=organization, name=name, external_id=external_id)
+
+
+def person_update(*, person: Person, **fields) -> Person:
+    for field, value in fields.items():
+        setattr(person, field, value)
+    # Only what changed: a concurrent update of another field is not overwritten.
+    person.save(update_fields=list(fields))
+    return person
+
+
+def person_delete(*, person: Person, user=None, api_key=None) -> None:
+    """Erase a person: photos, embeddings and sightings, their files included
+    (apps.core.files removes the files of every deleted row), and say so in the audit log."""
+    audit.record(
+        organization_id=person.organization_id,
+        action=audit.Action.ERASED,
+        user=user,
+        api_key=api_key,
+        target=person,
+        detail={"photos": person.face_images.count(), "sightings": person.sighting_set.count()},
+    )
+    person.delete()
+    gallery_changed.send(sender=Person, organization_id=person.organization_id)
+
+
+def face_image_delete(*, face_image: FaceImage) -> None:
+    face_image.delete()  # its embeddings go with it, and its file after the commit
+    gallery_changed.send(sender=Person, organization_id=face_image.organization_id)
+
+
+def face_image_add(*, person: Person, data: bytes) -> FaceImage:
+    """Store a valid enrollment photo and queue its embedding; bad input raises
+    before anything is stored."""
+    ensure_ready(person.organization)
+    image_decode(data)
+    face_image = FaceImage(organization_id=person.organization_id, person=person)
+    face_image.image.save(f"{uuid.uuid4().hex}.img", ContentFile(data), save=False)
+    face_image.save()
+    face_image_enqueue(face_image)
+    return face_image
+
+
+def face_image_enqueue(face_image: FaceImage) -> None:
+    face_image_id, organization_id = face_image.pk, face_image.organization_id
+    transaction.on_commit(lambda: face_image_enroll_task.delay(face_image_id, organization_id=organization_id))
+
+
+def _reject(face_image: FaceImage, reason: str, detail: str, quality: dict | None = None) -> FaceImage:
+    FaceEmbedding.objects.filter(face_image=face_image).delete()
+    face_image.status = FaceImage.Status.REJECTED
+    face_image.reason = reason
+    face_image.detail = detail
+    face_image.warnings = []
+    face_image.quality = quality or {}
+    face_image.processed_at = timezone.now()
+    face_image.save(update_fields=["status", "reason", "detail", "warnings", "quality", "processed_at"])
+    return face_image
+
+
+REJECTION_MESSAGES = {
+    "too_small": "The face is too small ({size} px; at least {min_face_px} px are needed).",
+    "blurry": "The face is too blurry (sharpness {sharpness:.0f}; at least {min_sharpness:.0f} is needed).",
+    "extreme_pose": "The face is turned too far from the camera (yaw {yaw:.2f}; at most {max_yaw:.2f}).",
+    "low_confidence": "The detector is not confident this is a face.",
+}
+
+
+def enrollment_warnings(*, face_image: FaceImage, embedding, threshold: float) -> list[dict]:
+    """Recorded, not blocking: a near-copy of a photo already enrolled, and a photo that
+    looks more like someone else than like the person's own photos."""
+    own, other = selectors.nearest_own_and_other(
+        organization_id=face_image.organization_id,
+        model_name=face_image.organization.recognition_model,
+        person_id=face_image.person_id,
+        exclude_face_image_id=face_image.pk,
+        embedding=embedding,
+    )
+    warnings = []
+    if own is not None and own.distance <= NEAR_DUPLICATE_FRACTION * threshold:
+        warnings.append(
+            {
+                "code": "near_duplicate",
+                "message": f"Nearly identical to enrolled photo #{own.face_image_id} (distance {own.distance:.4f}).",
+                "face_image": own.face_image_id,
+            }
+        )
+    if other is not None and (own is None or other.distance < own.distance) and other.distance <= threshold:
+        warnings.append(
+            {
+                "code": "closer_to_other_person",
+                "message": f"Closer to {other.person_name} (distance {other.distance:.4f}) than to this person's "
+                + (f"own photos ({own.distance:.4f})." if own else "other photos (none yet)."),
+                "person": other.person_id,
+            }
+        )
+    return warnings
+
+
+def face_image_enroll(*, face_image_id: int) -> FaceImage:
+    """Detect, check and embed the face of an enrollment photo with the organization's model.
+
+    Rejects a photo with no face, two faces of similar size, or a face that is too
+    small, too blurry or turned too far. Re-running replaces the embedding of that
+    model (a redelivered task, a re-embed).
+    """
+    face_image = FaceImage.objects.select_related("organization", "person").get(pk=face_image_id)
+    organization = face_image.organization
+    try:
+        analyzer = analyzer_for(organization)
+        with face_image.image.open("rb") as file:
+            image = image_decode(file.read())
+    except ServiceError as error:
+        return _reject(face_image, error.code, error.message)
+    analyzed = analyzer.analyze(image)
+    if not analyzed:
+        return _reject(face_image, "no_face", "No face was found in the photo.")
+    if quality.ambiguous([a.face for a in analyzed]):
+        return _reject(
+            face_image, "ambiguous", f"{len(analyzed)} faces of similar size: use a photo of this person alone."
+        )
+    chosen = max(analyzed, key=lambda a: a.face.box.w * a.face.box.h)
+    face, measured, vector = chosen.face, chosen.quality, chosen.embedding
+    policy = quality_policy()
+    reasons = quality.reasons(measured, policy)
+    if reasons:
+        values = {**vars(policy), **measured.as_dict()}
+        return _reject(
+            face_image,
+            reasons[0],
+            " ".join(REJECTION_MESSAGES[r].format(**values) for r in reasons),
+            measured.as_dict(),
+        )
+    warnings = enrollment_warnings(face_image=face_image, embedding=vector, threshold=organization.threshold)
+    with transaction.atomic():
+        _embedding_store(face_image, analyzer, face, vector, measured.as_dict())
+        face_image.status = FaceImage.Status.ENROLLED
+        face_image.reason = ""
+        face_image.detail = ""
+        face_image.warnings = warnings
+        face_image.quality = measured.as_dict()
+        face_image.processed_at = timezone.now()
+        face_image.save(update_fields=["status", "reason", "detail", "warnings", "quality", "processed_at"])
+    # A model change under way needs this photo too, and so does a model switched to
+    # while it was being enrolled.
+    wanted = set(
+        GalleryReembed.objects.filter(organization=organization, status__in=GalleryReembed.ACTIVE).values_list(
+            "model_name", flat=True
+        )
+    )
+    wanted.add(Organization.objects.values_list("recognition_model", flat=True).get(pk=organization.pk))
+    for model_name in sorted(wanted - {analyzer.model_name}):
+        try:
+            face_image_embed(face_image, analyzer_by_name(model_name, organization.detector), image=image)
+        except ServiceError as error:  # the change's own run reports it
+            logger.warning("photo %s not embedded with %s: %s", face_image.pk, model_name, error)
+    gallery_changed.send(sender=Person, organization_id=organization.pk)
+    return face_image
+
+
+def _embedding_store(face_image: FaceImage, analyzer, face, vector, quality_measured: dict) -> None:
+    FaceEmbedding.objects.update_or_create(
+        face_image=face_image,
+        model_name=analyzer.model_name,
+        defaults={
+            "organization_id": face_image.organization_id,
+            "person_id": face_image.person_id,
+            "dimensions": len(vector),
+            "detector": analyzer.detector_name,
+            "embedding": vector,
+            "box_x": face.box.x,
+            "box_y": face.box.y,
+            "box_w": face.box.w,
+            "box_h": face.box.h,
+            "quality": quality_measured,
+        },
+    )
+
+
+def face_image_embed(face_image: FaceImage, analyzer, image=None) -> str:
+    """The enrolled face of a photo, embedded by another model; '' or what went wrong.
+    The face is the one enrolled (the detection nearest its box), not re-chosen."""
+    if image is None:
+        with face_image.image.open("rb") as file:
+            image = image_decode(file.read())
+    analyzed = analyzer.analyze(image)
+    if not analyzed:
+        return "no face found"
+    enrolled = face_image.embeddings.order_by("created_at").first()
+    if enrolled is None:
+        chosen = max(analyzed, key=lambda a: a.face.box.w * a.face.box.h)
+    else:
+        cx, cy = enrolled.box_x + enrolled.box_w / 2, enrolled.box_y + enrolled.box_h / 2
+
+        def off_centre(a) -> float:
+            box = a.face.box
+            return (box.x + box.w / 2 - cx) ** 2 + (box.y + box.h / 2 - cy) ** 2
+
+        chosen = min(analyzed, key=off_centre)
+    _embedding_store(face_image, analyzer, chosen.face, chosen.embedding, chosen.quality.as_dict())
+    return ""
