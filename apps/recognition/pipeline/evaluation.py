@@ -11,7 +11,6 @@ Scores are cosine distances computed in NumPy; decisions use the service's rule
 (match.decide: threshold and margin). Pure: no Django, no database.
 """
 
-import csv
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -19,44 +18,11 @@ import numpy as np
 
 from apps.recognition.pipeline import calibration
 from apps.recognition.pipeline.calibration import normalized
+from apps.recognition.pipeline.datasets import Photo
 
 # centroid: the person's template, the normalized mean of their photos (the service's).
 STRATEGIES = ("centroid", "nearest", "knn2")
 FPIR_POINTS = (0.01, 0.001)
-
-
-@dataclass(frozen=True)
-class Photo:
-    path: Path
-    identity: str
-
-
-@dataclass(frozen=True)
-class Pair:
-    x: Path
-    y: Path
-    same: bool
-    fold: int | None
-
-
-def read_labels(labels_csv: Path) -> list[Photo]:
-    folder = labels_csv.parent
-    with open(labels_csv, newline="") as file:
-        return [Photo(folder / row["file"], row["identity"]) for row in csv.DictReader(file)]
-
-
-def read_pairs(pairs_csv: Path) -> list[Pair]:
-    folder = pairs_csv.parent
-    with open(pairs_csv, newline="") as file:
-        return [
-            Pair(
-                folder / row["file_x"],
-                folder / row["file_y"],
-                row["Decision"].strip().lower() in {"yes", "1", "true"},
-                int(row["fold"]) if row.get("fold") not in (None, "") else None,
-            )
-            for row in csv.DictReader(file)
-        ]
 
 
 def pick_face(faces: list, image_size: tuple[int, int] | None, rule: str) -> int | None:
@@ -286,44 +252,6 @@ def fnir_at_fpir(mated: Ranked, mates: np.ndarray, nonmated: Ranked, fpir: float
 def rank1(mated: Ranked, mates: np.ndarray) -> float:
     """Closed-set rank-1: the mate is the nearest person (probes without a face miss)."""
     return float(((mated.top == mates) & np.isfinite(mated.d1)).mean()) if len(mates) else float("nan")
-
-
-def det_plot_png(curves: dict[str, tuple[np.ndarray, np.ndarray]], title: str, marks=()) -> bytes:
-    """FNIR against FPIR, both on log scales (the DET plot of FRVT reports).
-    `marks`: (label, fpir, fnir) operating points to draw."""
-    import io
-
-    import matplotlib
-
-    matplotlib.use("Agg")
-    from matplotlib.figure import Figure
-
-    figure = Figure(figsize=(6, 5), dpi=100)
-    axes = figure.subplots()
-    plotted = False
-    for label, (fpir, fnir) in curves.items():
-        keep = (fpir > 0) & (fnir > 0)
-        plotted |= bool(keep.any())
-        axes.plot(fpir[keep], fnir[keep], label=label)
-    for label, x, y in marks:
-        if x > 0 and y > 0:
-            plotted = True
-            axes.plot([x], [y], "o", label=label)
-    if plotted:
-        axes.set_xscale("log")
-        axes.set_yscale("log")
-        axes.set_xlim(1e-4, 1)
-    else:  # no strangers accepted and nobody missed at any threshold: nothing to draw on log scales
-        axes.text(0.5, 0.5, "no errors to plot", ha="center", transform=axes.transAxes)
-    axes.set_xlabel("FPIR (strangers accepted as someone)")
-    axes.set_ylabel("FNIR (enrolled people not recognized)")
-    axes.grid(True, which="both", alpha=0.3)
-    axes.legend(fontsize=8)
-    axes.set_title(title, fontsize=10)
-    figure.tight_layout()
-    buffer = io.BytesIO()
-    figure.savefig(buffer, format="png")
-    return buffer.getvalue()
 
 
 def product_threshold(

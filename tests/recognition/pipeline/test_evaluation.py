@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from apps.recognition.pipeline import evaluation
+from apps.recognition.pipeline import datasets, evaluation
 from apps.recognition.pipeline.evaluation import Ranked
 
 # No database, broker or model weights: part of `make test-fast`.
@@ -84,7 +84,7 @@ def test_fnir_at_fpir_and_closed_set_rank1():
 
 def test_open_set_split_enrolls_the_first_k_photos_and_keeps_strangers_apart(tmp_path):
     photos = [
-        evaluation.Photo(tmp_path / f"{who}{n}", who)
+        datasets.Photo(tmp_path / f"{who}{n}", who)
         for who, count in (("a", 3), ("b", 2), ("c", 1))
         for n in range(count)
     ]

@@ -7,7 +7,7 @@ import numpy as np
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
-from apps.recognition.pipeline import calibration, catalog, evaluation
+from apps.recognition.pipeline import calibration, catalog, datasets, evaluation, plots
 from apps.recognition.pipeline.engine import ModelNotReady, mirror_average
 from apps.recognition.pipeline.face_cache import FaceCache, analyze_photos
 
@@ -94,8 +94,8 @@ class Command(BaseCommand):
         missing = catalog.missing_files(model, detector, settings.DEEPFACE_HOME)
         if missing:
             raise CommandError(str(ModelNotReady(model, detector, missing)))
-        photos = evaluation.read_labels(labels)
-        pairs = evaluation.read_pairs(options["pairs"]) if options["pairs"] else []
+        photos = datasets.read_labels(labels)
+        pairs = datasets.read_pairs(options["pairs"]) if options["pairs"] else []
         paths = {p.path for p in photos} | {p.x for p in pairs} | {p.y for p in pairs}
         cache = FaceCache(
             options["cache"] or Path(settings.VAR_DIR) / "eval-cache" / "faces.sqlite",
@@ -239,7 +239,7 @@ class Command(BaseCommand):
             f"{report['gallery']} people enrolled, {report['mated_probes']} mated and "
             f"{report['nonmated_probes']} non-mated probes"
         )
-        path.write_bytes(evaluation.det_plot_png(curves, title, marks))
+        path.write_bytes(plots.det_plot_png(curves, title, marks))
 
     def _print(self, report: dict) -> None:
         for key, value in report.items():
