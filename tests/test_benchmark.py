@@ -9,10 +9,9 @@ from tests.conftest import REPO
 from tests.faces import faces_dir
 
 
-def test_benchmark_runs_at_a_tiny_size(tmp_path):
-    faces_dir()
+def run_benchmark(out, *options: str) -> None:
     result = subprocess.run(
-        [sys.executable, "-m", "benchmarks.run", "--size", "tiny", "--out", str(tmp_path)],
+        [sys.executable, "-m", "benchmarks.run", "--size", "tiny", *options, "--out", str(out)],
         cwd=REPO,
         env={**os.environ, "FACES_DIR": str(faces_dir())},
         capture_output=True,
@@ -20,6 +19,10 @@ def test_benchmark_runs_at_a_tiny_size(tmp_path):
         timeout=600,
     )
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+
+
+def test_benchmark_runs_at_a_tiny_size(tmp_path):
+    run_benchmark(tmp_path)
     report = json.loads((tmp_path / "benchmark.json").read_text())
     assert report["pipeline"]["fps"] > 0 and report["service"]["fps"] > 0 and report["service"]["failed"] == 0
     assert set(report["pipeline"]["cost_ms"]) == {"decode", "detect", "embed", "match"}
@@ -45,15 +48,7 @@ def test_benchmark_runs_at_a_tiny_size(tmp_path):
 
 def test_benchmark_sections_alone_make_a_report_of_their_own(tmp_path):
     """`--sections` into a folder with no report yet writes one with just those sections."""
-    result = subprocess.run(
-        [sys.executable, "-m", "benchmarks.run", "--size", "tiny", "--sections", "worker", "--out", str(tmp_path)],
-        cwd=REPO,
-        env={**os.environ, "FACES_DIR": str(faces_dir())},
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
-    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    run_benchmark(tmp_path, "--sections", "worker")
     report = json.loads((tmp_path / "benchmark.json").read_text())
     assert report["cold_start"]["first_result_s"] > 0 and "pipeline" not in report
     markdown = (tmp_path / "benchmark.md").read_text()
