@@ -6,7 +6,7 @@ from rest_framework.pagination import CursorPagination
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from apps.api import serializers as s
+from apps.api import serializers
 from apps.api.idempotency import idempotent
 from apps.core.access import get_for_organization, scoped
 from apps.core.tenancy import tenant_context
@@ -80,39 +80,39 @@ class PeopleView(OrganizationView):
     required_scope = ApiKey.Scope.GALLERY_WRITE
     pagination_class = IdCursorPagination
 
-    @extend_schema(parameters=[s.PersonSearchSerializer], responses=s.PersonSerializer(many=True))
+    @extend_schema(parameters=[serializers.PersonSearchSerializer], responses=serializers.PersonSerializer(many=True))
     def get(self, request):
-        search = validated(s.PersonSearchSerializer, request.query_params).get("search", "")
+        search = validated(serializers.PersonSearchSerializer, request.query_params).get("search", "")
         people = gallery_selectors.people_search(organization=self.organization, text=search)
-        return paginated(self, people, s.PersonSerializer)
+        return paginated(self, people, serializers.PersonSerializer)
 
-    @extend_schema(request=s.PersonSerializer, responses={201: s.PersonSerializer})
+    @extend_schema(request=serializers.PersonSerializer, responses={201: serializers.PersonSerializer})
     def post(self, request):
-        data = validated(s.PersonSerializer, request.data)
+        data = validated(serializers.PersonSerializer, request.data)
         person = gallery_services.person_create(organization=self.organization, **data)
-        return Response(s.PersonSerializer(person).data, status=status.HTTP_201_CREATED)
+        return Response(serializers.PersonSerializer(person).data, status=status.HTTP_201_CREATED)
 
 
 class PersonView(OrganizationView):
     required_scope = ApiKey.Scope.GALLERY_WRITE
 
-    @extend_schema(responses=s.PersonSerializer)
+    @extend_schema(responses=serializers.PersonSerializer)
     def get(self, request, person_id):
-        return Response(s.PersonSerializer(get_for_organization(Person, self.organization, person_id)).data)
+        return Response(serializers.PersonSerializer(get_for_organization(Person, self.organization, person_id)).data)
 
-    @extend_schema(request=s.PersonSerializer, responses=s.PersonSerializer)
+    @extend_schema(request=serializers.PersonSerializer, responses=serializers.PersonSerializer)
     def put(self, request, person_id):
         return self._update(request, person_id, partial=False)
 
-    @extend_schema(request=s.PersonSerializer, responses=s.PersonSerializer)
+    @extend_schema(request=serializers.PersonSerializer, responses=serializers.PersonSerializer)
     def patch(self, request, person_id):
         return self._update(request, person_id, partial=True)
 
     def _update(self, request, person_id, *, partial):
         person = get_for_organization(Person, self.organization, person_id)
-        data = validated(s.PersonSerializer, request.data, instance=person, partial=partial)
+        data = validated(serializers.PersonSerializer, request.data, instance=person, partial=partial)
         person = gallery_services.person_update(person=person, **data)
-        return Response(s.PersonSerializer(person).data)
+        return Response(serializers.PersonSerializer(person).data)
 
     @extend_schema(responses={204: None})
     def delete(self, request, person_id):
@@ -125,18 +125,20 @@ class PersonView(OrganizationView):
 class PersonFacesView(OrganizationView):
     required_scope = ApiKey.Scope.GALLERY_WRITE
 
-    @extend_schema(responses=s.FaceImageSerializer(many=True))
+    @extend_schema(responses=serializers.FaceImageSerializer(many=True))
     def get(self, request, person_id):
         person = get_for_organization(Person, self.organization, person_id)
-        return Response(s.FaceImageSerializer(person.face_images.order_by("pk"), many=True).data)
+        return Response(serializers.FaceImageSerializer(person.face_images.order_by("pk"), many=True).data)
 
     @extend_schema(
-        request=s.ImageInputSerializer, responses={202: s.FaceImageAcceptedSerializer}, parameters=[IDEMPOTENCY_HEADER]
+        request=serializers.ImageInputSerializer,
+        responses={202: serializers.FaceImageAcceptedSerializer},
+        parameters=[IDEMPOTENCY_HEADER],
     )
     @idempotent
     def post(self, request, person_id):
         person = get_for_organization(Person, self.organization, person_id)
-        data = validated(s.ImageInputSerializer, request.data)
+        data = validated(serializers.ImageInputSerializer, request.data)
         face_image = gallery_services.face_image_add(person=person, data=data["image_bytes"])
         return Response({"id": face_image.pk, "status": face_image.status}, status=status.HTTP_202_ACCEPTED)
 
@@ -160,14 +162,14 @@ class FramesView(OrganizationView):
     required_scope = ApiKey.Scope.FRAMES_WRITE
 
     @extend_schema(
-        request=s.FrameInputSerializer,
-        parameters=[s.WaitSerializer, IDEMPOTENCY_HEADER],
-        responses={200: s.FrameSerializer, 202: s.FrameSerializer},
+        request=serializers.FrameInputSerializer,
+        parameters=[serializers.WaitSerializer, IDEMPOTENCY_HEADER],
+        responses={200: serializers.FrameSerializer, 202: serializers.FrameSerializer},
     )
     @idempotent
     def post(self, request):
-        wait = validated(s.WaitSerializer, request.query_params)["wait"]
-        data = validated(s.FrameInputSerializer, request.data)
+        wait = validated(serializers.WaitSerializer, request.query_params)["wait"]
+        data = validated(serializers.FrameInputSerializer, request.data)
         camera = request.auth.camera
         if "camera" in data:
             camera = get_for_organization(Camera, self.organization, data["camera"], field="camera")
@@ -181,25 +183,26 @@ class FramesView(OrganizationView):
             frame = recognition_services.frame_wait(frame=frame, timeout=wait)
         finished = frame.status in (Frame.Status.DONE, Frame.Status.FAILED)
         return Response(
-            s.frame_representation(frame, request), status=status.HTTP_200_OK if finished else status.HTTP_202_ACCEPTED
+            serializers.frame_representation(frame, request),
+            status=status.HTTP_200_OK if finished else status.HTTP_202_ACCEPTED,
         )
 
 
 class FrameView(OrganizationView):
     required_scope = ApiKey.Scope.FRAMES_WRITE
 
-    @extend_schema(responses=s.FrameSerializer)
+    @extend_schema(responses=serializers.FrameSerializer)
     def get(self, request, frame_id):
         frame = get_for_organization(Frame, self.organization, frame_id)
-        return Response(s.frame_representation(frame, request))
+        return Response(serializers.frame_representation(frame, request))
 
 
 class IdentifyView(OrganizationView):
     required_scope = ApiKey.Scope.FRAMES_WRITE
 
-    @extend_schema(request=s.IdentifyInputSerializer, responses=s.FacesSerializer)
+    @extend_schema(request=serializers.IdentifyInputSerializer, responses=serializers.FacesSerializer)
     def post(self, request):
-        data = validated(s.IdentifyInputSerializer, request.data)
+        data = validated(serializers.IdentifyInputSerializer, request.data)
         faces = recognition_services.identify(
             organization=self.organization, data=data["image_bytes"], top_k=data["top_k"]
         )
@@ -209,9 +212,9 @@ class IdentifyView(OrganizationView):
 class VerifyView(OrganizationView):
     required_scope = ApiKey.Scope.FRAMES_WRITE
 
-    @extend_schema(request=s.VerifyInputSerializer, responses=s.VerificationSerializer)
+    @extend_schema(request=serializers.VerifyInputSerializer, responses=serializers.VerificationSerializer)
     def post(self, request):
-        data = validated(s.VerifyInputSerializer, request.data)
+        data = validated(serializers.VerifyInputSerializer, request.data)
         person = get_for_organization(Person, self.organization, data["person"], field="person")
         return Response(
             recognition_services.verify(organization=self.organization, data=data["image_bytes"], person=person)
@@ -221,9 +224,9 @@ class VerifyView(OrganizationView):
 class DetectView(OrganizationView):
     required_scope = ApiKey.Scope.FRAMES_WRITE
 
-    @extend_schema(request=s.ImageInputSerializer, responses=s.DetectionsSerializer)
+    @extend_schema(request=serializers.ImageInputSerializer, responses=serializers.DetectionsSerializer)
     def post(self, request):
-        data = validated(s.ImageInputSerializer, request.data)
+        data = validated(serializers.ImageInputSerializer, request.data)
         return Response(
             {"faces": recognition_services.detect(organization=self.organization, data=data["image_bytes"])}
         )
@@ -236,36 +239,36 @@ class CamerasView(OrganizationView):
     required_scope = ApiKey.Scope.GALLERY_WRITE
     pagination_class = IdCursorPagination
 
-    @extend_schema(responses=s.CameraSerializer(many=True))
+    @extend_schema(responses=serializers.CameraSerializer(many=True))
     def get(self, request):
-        return paginated(self, scoped(Camera, self.organization), s.CameraSerializer)
+        return paginated(self, scoped(Camera, self.organization), serializers.CameraSerializer)
 
-    @extend_schema(request=s.CameraSerializer, responses={201: s.CameraSerializer})
+    @extend_schema(request=serializers.CameraSerializer, responses={201: serializers.CameraSerializer})
     def post(self, request):
-        data = validated(s.CameraSerializer, request.data)
+        data = validated(serializers.CameraSerializer, request.data)
         camera = organization_services.camera_create(organization=self.organization, **data)
-        return Response(s.CameraSerializer(camera).data, status=status.HTTP_201_CREATED)
+        return Response(serializers.CameraSerializer(camera).data, status=status.HTTP_201_CREATED)
 
 
 class CameraView(OrganizationView):
     required_scope = ApiKey.Scope.GALLERY_WRITE
 
-    @extend_schema(responses=s.CameraSerializer)
+    @extend_schema(responses=serializers.CameraSerializer)
     def get(self, request, camera_id):
-        return Response(s.CameraSerializer(get_for_organization(Camera, self.organization, camera_id)).data)
+        return Response(serializers.CameraSerializer(get_for_organization(Camera, self.organization, camera_id)).data)
 
-    @extend_schema(request=s.CameraSerializer, responses=s.CameraSerializer)
+    @extend_schema(request=serializers.CameraSerializer, responses=serializers.CameraSerializer)
     def put(self, request, camera_id):
         return self._update(request, camera_id, partial=False)
 
-    @extend_schema(request=s.CameraSerializer, responses=s.CameraSerializer)
+    @extend_schema(request=serializers.CameraSerializer, responses=serializers.CameraSerializer)
     def patch(self, request, camera_id):
         return self._update(request, camera_id, partial=True)
 
     def _update(self, request, camera_id, *, partial):
         camera = get_for_organization(Camera, self.organization, camera_id)
-        data = validated(s.CameraSerializer, request.data, instance=camera, partial=partial)
-        return Response(s.CameraSerializer(organization_services.camera_update(camera=camera, **data)).data)
+        data = validated(serializers.CameraSerializer, request.data, instance=camera, partial=partial)
+        return Response(serializers.CameraSerializer(organization_services.camera_update(camera=camera, **data)).data)
 
     @extend_schema(responses={204: None})
     def delete(self, request, camera_id):
@@ -281,20 +284,22 @@ class SightingsView(OrganizationView):
     required_scope = ApiKey.Scope.REPORTS_READ
     pagination_class = SightingPagination
 
-    @extend_schema(parameters=[s.SightingFilterSerializer], responses=s.SightingSerializer(many=True))
+    @extend_schema(
+        parameters=[serializers.SightingFilterSerializer], responses=serializers.SightingSerializer(many=True)
+    )
     def get(self, request):
-        filters = validated(s.SightingFilterSerializer, request.query_params)
+        filters = validated(serializers.SightingFilterSerializer, request.query_params)
         sightings = sighting_selectors.sightings_filter(organization=self.organization, **filters)
-        return paginated(self, sightings, s.SightingSerializer)
+        return paginated(self, sightings, serializers.SightingSerializer)
 
 
 class SightingView(OrganizationView):
     required_scope = ApiKey.Scope.REPORTS_READ
 
-    @extend_schema(responses=s.SightingSerializer)
+    @extend_schema(responses=serializers.SightingSerializer)
     def get(self, request, sighting_id):
         sighting = get_for_organization(Sighting, self.organization, sighting_id)
-        return Response(s.SightingSerializer(sighting, context={"request": request}).data)
+        return Response(serializers.SightingSerializer(sighting, context={"request": request}).data)
 
 
 # --- Visits, strangers, corrections ------------------------------------------------------
@@ -308,11 +313,11 @@ class VisitsView(OrganizationView):
     required_scope = ApiKey.Scope.REPORTS_READ
     pagination_class = VisitPagination
 
-    @extend_schema(parameters=[s.SightingFilterSerializer], responses=s.VisitSerializer(many=True))
+    @extend_schema(parameters=[serializers.SightingFilterSerializer], responses=serializers.VisitSerializer(many=True))
     def get(self, request):
-        filters = validated(s.SightingFilterSerializer, request.query_params)
+        filters = validated(serializers.SightingFilterSerializer, request.query_params)
         visits = sighting_selectors.visits_filter(organization=self.organization, **filters)
-        return paginated(self, visits, s.VisitSerializer)
+        return paginated(self, visits, serializers.VisitSerializer)
 
 
 class StrangerPagination(IdCursorPagination):
@@ -323,40 +328,44 @@ class StrangersView(OrganizationView):
     required_scope = ApiKey.Scope.REPORTS_READ
     pagination_class = StrangerPagination
 
-    @extend_schema(parameters=[s.StrangerStatusSerializer], responses=s.StrangerSerializer(many=True))
+    @extend_schema(
+        parameters=[serializers.StrangerStatusSerializer], responses=serializers.StrangerSerializer(many=True)
+    )
     def get(self, request):
-        wanted = validated(s.StrangerStatusSerializer, request.query_params)["status"]
+        wanted = validated(serializers.StrangerStatusSerializer, request.query_params)["status"]
         paginator = self.pagination_class()
         profiles = paginator.paginate_queryset(
             sighting_selectors.strangers_list(organization=self.organization, status=wanted), request, view=self
         )
         samples = sighting_selectors.stranger_samples(profiles=profiles)
-        data = s.StrangerSerializer(profiles, many=True, context={"request": request, "samples": samples}).data
+        data = serializers.StrangerSerializer(
+            profiles, many=True, context={"request": request, "samples": samples}
+        ).data
         return paginator.get_paginated_response(data)
 
 
 def _stranger_response(request, profile):
     samples = sighting_selectors.stranger_samples(profiles=[profile])
-    return Response(s.StrangerSerializer(profile, context={"request": request, "samples": samples}).data)
+    return Response(serializers.StrangerSerializer(profile, context={"request": request, "samples": samples}).data)
 
 
 class StrangerPromoteView(OrganizationView):
     required_scope = ApiKey.Scope.GALLERY_WRITE
 
-    @extend_schema(request=s.PromoteSerializer, responses={201: s.PersonSerializer})
+    @extend_schema(request=serializers.PromoteSerializer, responses={201: serializers.PersonSerializer})
     def post(self, request, stranger_id):
         profile = get_for_organization(StrangerProfile, self.organization, stranger_id)
-        name = validated(s.PromoteSerializer, request.data)["name"]
+        name = validated(serializers.PromoteSerializer, request.data)["name"]
         person = sighting_services.stranger_promote(
             organization=self.organization, profile=profile, name=name, api_key=request.auth
         )
-        return Response(s.PersonSerializer(person).data, status=status.HTTP_201_CREATED)
+        return Response(serializers.PersonSerializer(person).data, status=status.HTTP_201_CREATED)
 
 
 class StrangerDismissView(OrganizationView):
     required_scope = ApiKey.Scope.GALLERY_WRITE
 
-    @extend_schema(request=None, responses=s.StrangerSerializer)
+    @extend_schema(request=None, responses=serializers.StrangerSerializer)
     def post(self, request, stranger_id):
         profile = get_for_organization(StrangerProfile, self.organization, stranger_id)
         sighting_services.stranger_dismiss(organization=self.organization, profile=profile, api_key=request.auth)
@@ -366,14 +375,14 @@ class StrangerDismissView(OrganizationView):
 class SightingCorrectView(OrganizationView):
     required_scope = ApiKey.Scope.GALLERY_WRITE
 
-    @extend_schema(request=s.CorrectionInputSerializer, responses={201: s.CorrectionSerializer})
+    @extend_schema(request=serializers.CorrectionInputSerializer, responses={201: serializers.CorrectionSerializer})
     def post(self, request, sighting_id):
         sighting = get_for_organization(Sighting, self.organization, sighting_id)
-        person_id = validated(s.CorrectionInputSerializer, request.data)["person"]
+        person_id = validated(serializers.CorrectionInputSerializer, request.data)["person"]
         person = (
             None if person_id is None else get_for_organization(Person, self.organization, person_id, field="person")
         )
         correction = sighting_services.sighting_correct(
             organization=self.organization, sighting=sighting, person=person, api_key=request.auth
         )
-        return Response(s.CorrectionSerializer(correction).data, status=status.HTTP_201_CREATED)
+        return Response(serializers.CorrectionSerializer(correction).data, status=status.HTTP_201_CREATED)

@@ -93,7 +93,7 @@ class Recorder:
                         logger.exception("the recorder failed to run %s", getattr(function, "__name__", function))
 
 
-class InPlace:
+class ImmediateRecorder:
     """Runs each job at once, in the caller's thread (frame_process outside a worker)."""
 
     def submit(self, function, /, **kwargs) -> None:
@@ -103,4 +103,4 @@ class InPlace:
         pass
 
 
-IN_PLACE = InPlace()
+IMMEDIATE = ImmediateRecorder()

@@ -36,12 +36,12 @@ def analyzer_for(organization) -> FaceAnalyzer:
     return analyzer_by_name(organization.recognition_model, organization.detector)
 
 
-def ensure_ready(organization) -> None:
+def require_organization_model(organization) -> None:
     """Cheap check for web processes: the weight files exist (nothing is loaded)."""
-    ensure_model_ready(model_name=organization.recognition_model, detector=organization.detector)
+    require_model(model_name=organization.recognition_model, detector=organization.detector)
 
 
-def ensure_model_ready(*, model_name: str, detector: str) -> None:
+def require_model(*, model_name: str, detector: str) -> None:
     missing = catalog.missing_files(model_name, detector, settings.DEEPFACE_HOME)
     if missing:
         raise ModelUnavailable(str(ModelNotReady(model_name, detector, missing)))

@@ -81,7 +81,9 @@ def sightings(request, organization):
     )
 
 
-class _Echo:
+class _CsvLine:
+    """What csv.writer writes to: each row is handed back, for a streamed response."""
+
     def write(self, value):
         return value
 
@@ -125,7 +127,7 @@ def sightings_export(request, organization):
             ]
             for s in rows.iterator(chunk_size=2000)
         )
-    writer = csv.writer(_Echo())
+    writer = csv.writer(_CsvLine())
     stamp = timezone.now().strftime("%Y%m%d-%H%M%S")
     response = StreamingHttpResponse(_csv(writer, header, lines), content_type="text/csv")
     response["Content-Disposition"] = f'attachment; filename="{organization.slug}-{view}-{stamp}.csv"'

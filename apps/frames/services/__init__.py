@@ -3,7 +3,6 @@
 from apps.frames.services.calibration import calibration_run, calibration_schedule, calibration_scheduled_run
 from apps.frames.services.frames import (
     crop_face,
-    decide,
     frame_analyze,
     frame_create,
     frame_enqueue,
@@ -13,6 +12,7 @@ from apps.frames.services.frames import (
     frame_start,
     frames_requeue_stale,
     match_faces,
+    recognized_candidate,
 )
 from apps.frames.services.lookups import detect, identify, image_analyze, image_analyze_remote, verify
 from apps.frames.services.waiting import frame_wait
@@ -22,7 +22,6 @@ __all__ = [
     "calibration_schedule",
     "calibration_scheduled_run",
     "crop_face",
-    "decide",
     "detect",
     "frame_analyze",
     "frame_create",
@@ -37,5 +36,6 @@ __all__ = [
     "image_analyze",
     "image_analyze_remote",
     "match_faces",
+    "recognized_candidate",
     "verify",
 ]

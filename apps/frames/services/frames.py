@@ -14,11 +14,11 @@ from django.db import transaction
 from django.utils import timezone
 
 from apps.core.errors import QueueFull
-from apps.frames.recorder import IN_PLACE, Recorder
+from apps.frames.recorder import IMMEDIATE, Recorder
 from apps.frames.tasks import frame_process_task
 from apps.gallery import search
 from apps.gallery.models import Person
-from apps.recognition.analyzers import analyzer_for, ensure_ready, image_decode
+from apps.recognition.analyzers import analyzer_for, image_decode, require_organization_model
 from apps.recognition.models import Frame
 from apps.recognition.pipeline import match, quality
 from apps.recognition.pipeline.engine import AnalyzedFace
@@ -50,7 +50,7 @@ def crop_face(image: np.ndarray, box, margin: float = 0.25, max_side: int = 256)
 
 def frame_create(*, organization, data: bytes, camera=None, captured_at=None) -> Frame:
     """Store a valid frame and queue it; bad input raises before anything is stored."""
-    ensure_ready(organization)
+    require_organization_model(organization)
     image_decode(data)
     unfinished = Frame.objects.filter(
         organization=organization, status__in=[Frame.Status.QUEUED, Frame.Status.PROCESSING]
@@ -80,11 +80,15 @@ def match_faces(*, organization, embeddings: np.ndarray) -> list[tuple[match.Can
             embedding=embedding,
             limit=CANDIDATES_KEPT,
         )
-        results.append((decide(organization=organization, embedding=embedding, candidates=candidates), candidates))
+        results.append(
+            (recognized_candidate(organization=organization, embedding=embedding, candidates=candidates), candidates)
+        )
     return results
 
 
-def decide(*, organization, embedding: np.ndarray, candidates: list[match.Candidate]) -> match.Candidate | None:
+def recognized_candidate(
+    *, organization, embedding: np.ndarray, candidates: list[match.Candidate]
+) -> match.Candidate | None:
     """match.decide with the organization's threshold, margin and corrections."""
     negatives = search.negative_distances(
         organization_id=organization.pk,
@@ -128,7 +132,7 @@ def _sighting(*, frame, image, face, measured, embedding, recognized, candidates
     return sighting
 
 
-class Laps:
+class StageTimer:
     """Milliseconds per stage, as a frame's `timings` records them."""
 
     def __init__(self, timings: dict[str, float]):
@@ -164,7 +168,7 @@ def frame_process(*, frame_id: int, recorder: Recorder | None = None) -> Frame:
 
     Safe to run twice (a redelivered task): a finished frame is left alone, and a
     later attempt replaces whatever sightings an earlier one left."""
-    recorder = recorder or IN_PLACE
+    recorder = recorder or IMMEDIATE
     frame = Frame.objects.select_related("organization", "camera").get(pk=frame_id)
     if frame.status in (Frame.Status.DONE, Frame.Status.FAILED):
         return frame
@@ -191,7 +195,7 @@ def frame_start(*, frame: Frame) -> None:
 def frame_analyze(frame: Frame, models_running) -> FrameAnalysis:
     """Decode, detect and embed; `models_running()` is called as the detector starts."""
     timings = {}
-    lap = Laps(timings)
+    lap = StageTimer(timings)
     analyzer = analyzer_for(frame.organization)
     with frame.image.open("rb") as file:
         image = image_decode(file.read())
@@ -215,7 +219,7 @@ def frame_fail(*, frame: Frame, error: Exception) -> Frame:
 def frame_record(*, frame: Frame, analysis: FrameAnalysis) -> Frame:
     """Match the analysed faces and store their sightings with the frame's done status."""
     organization = frame.organization
-    lap = Laps(analysis.timings)
+    lap = StageTimer(analysis.timings)
     try:
         decisions = match_faces(organization=organization, embeddings=analysis.embeddings)
     except Exception as error:

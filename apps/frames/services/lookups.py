@@ -5,11 +5,11 @@ import numpy as np
 from django.conf import settings
 
 from apps.core.errors import Conflict, NoFace, WorkerUnavailable
-from apps.frames.services.frames import decide
+from apps.frames.services.frames import recognized_candidate
 from apps.frames.tasks import image_analyze_task
 from apps.gallery import search
 from apps.gallery.models import FaceEmbedding, Person
-from apps.recognition.analyzers import analyzer_by_name, ensure_ready, image_decode
+from apps.recognition.analyzers import analyzer_by_name, image_decode, require_organization_model
 from apps.recognition.pipeline import match
 
 
@@ -29,7 +29,7 @@ def image_analyze_remote(*, organization, data: bytes) -> list[dict]:
 
     from celery.exceptions import TimeoutError as CeleryTimeout
 
-    ensure_ready(organization)
+    require_organization_model(organization)
     image_decode(data)
     pending = image_analyze_task.delay(
         organization.recognition_model, organization.detector, base64.b64encode(data).decode()
@@ -69,7 +69,7 @@ def identify(*, organization, data: bytes, top_k: int = 3) -> list[dict]:
             embedding=np.asarray(face["embedding"], dtype=np.float32),
             limit=max(top_k, 2),  # the margin needs the runner-up even when top_k is 1
         )
-        recognized = decide(
+        recognized = recognized_candidate(
             organization=organization, embedding=np.asarray(face["embedding"], dtype=np.float32), candidates=candidates
         )
         shown = _candidate_dicts(candidates[:top_k], threshold)

@@ -19,9 +19,9 @@ from apps.organizations.models import Organization
 from apps.recognition.analyzers import (
     analyzer_by_name,
     analyzer_for,
-    ensure_ready,
     image_decode,
     quality_policy,
+    require_organization_model,
 )
 from apps.recognition.pipeline import quality
 
@@ -67,7 +67,7 @@ def face_image_delete(*, face_image: FaceImage) -> None:
 def face_image_add(*, person: Person, data: bytes) -> FaceImage:
     """Store a valid enrollment photo and queue its embedding; bad input raises
     before anything is stored."""
-    ensure_ready(person.organization)
+    require_organization_model(person.organization)
     image_decode(data)
     face_image = FaceImage(organization_id=person.organization_id, person=person)
     face_image.image.save(f"{uuid.uuid4().hex}.img", ContentFile(data), save=False)

@@ -18,7 +18,7 @@ from apps.gallery.tasks import (
 from apps.organizations.models import Organization
 from apps.recognition.analyzers import (
     analyzer_by_name,
-    ensure_model_ready,
+    require_model,
 )
 from apps.recognition.pipeline import catalog
 
@@ -36,7 +36,7 @@ def gallery_reembed_start(*, organization: Organization, model_name: str, user=N
     switches to it when all are done. None when it is the model in use already (a
     change under way to another model is cancelled)."""
     catalog.model_spec(model_name)  # ValueError for an unknown name
-    ensure_model_ready(model_name=model_name, detector=organization.detector)
+    require_model(model_name=model_name, detector=organization.detector)
 
     with transaction.atomic():
         GalleryReembed.objects.filter(organization=organization, status__in=GalleryReembed.ACTIVE).update(
