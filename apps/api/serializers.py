@@ -4,10 +4,12 @@ import base64
 import binascii
 
 from django.conf import settings
+from django.urls import reverse
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from apps.core.errors import ImageTooLarge
+from apps.core.urls import absolute_url
 from apps.gallery import selectors as gallery_selectors
 from apps.gallery.models import FaceImage, Person
 from apps.organizations.models import Camera
@@ -212,7 +214,7 @@ def frame_representation(frame, request) -> dict:
     return {
         "id": frame.pk,
         "status": frame.status,
-        "url": request.build_absolute_uri(f"/api/v1/frames/{frame.pk}/"),
+        "url": absolute_url(reverse("frame", kwargs={"frame_id": frame.pk}), request),
         "camera": frame.camera_id,
         "captured_at": frame.captured_at,
         "error": {"code": frame.error_code, "message": frame.error} if frame.error_code else None,
@@ -236,14 +238,14 @@ class SightingSerializer(serializers.Serializer):
         return sighting_face(sighting)
 
     def get_crop_url(self, sighting) -> str | None:
-        return self.context["request"].build_absolute_uri(sighting.crop.url) if sighting.crop else None
+        return _crop_url(self.context["request"], sighting)
 
 
 # --- Visits, strangers, corrections -----------------------------------------------------
 
 
 def _crop_url(request, sighting) -> str | None:
-    return request.build_absolute_uri(sighting.crop.url) if sighting is not None and sighting.crop else None
+    return absolute_url(sighting.crop.url, request) if sighting is not None and sighting.crop else None
 
 
 class VisitSerializer(serializers.Serializer):

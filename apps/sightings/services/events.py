@@ -1,12 +1,11 @@
 """Webhook payloads of visits and strangers."""
 
-from django.conf import settings
-
+from apps.core.urls import absolute_url
 from apps.sightings.models import Sighting, StrangerProfile, Visit
 
 
 def _media_url(file) -> str | None:
-    return f"{settings.PUBLIC_BASE_URL}{file.url}" if file else None
+    return absolute_url(file.url) if file else None
 
 
 def _camera(camera) -> dict | None:
