@@ -17,7 +17,7 @@ class Organization(models.Model):
     # empty: RECOGNITION_TARGET_FPIR. The threshold is derived from it for the gallery.
     target_fpir = models.FloatField(null=True, blank=True)
     # Thresholds per model derived from the target for today's gallery, {"Dlib": 0.061},
-    # written by the background calibration (recognition.services.calibration_run).
+    # written by the background calibration (frames.services.calibration.calibration_run).
     calibrated_thresholds = models.JSONField(default=dict, blank=True, editable=False)
     # Explicit cosine-distance thresholds per model, set by hand: they override the target.
     match_thresholds = models.JSONField(default=dict, blank=True)

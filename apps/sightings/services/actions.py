@@ -19,7 +19,7 @@ def sighting_correct(*, organization: Organization, sighting: Sighting, person, 
     """ "Not this person": move a sighting to another person, or to unknown (person None).
 
     The correction is kept: its face becomes a negative example of the person it was
-    taken from (recognition.services.decide) and an impostor pair for calibration.
+    taken from (frames.services.frames.recognized_candidate) and an impostor pair for calibration.
     Visits and stranger profiles are regrouped around the moved face."""
     new_person_id = person.pk if person is not None else None
     if sighting.person_id == new_person_id:
