@@ -258,39 +258,28 @@ class Service:
 
     def start_worker(self) -> float:
         """Start the worker; seconds until it answers a ping."""
-        from project.celery import app
+        from project import workers
 
         started = time.perf_counter()
-        self.worker = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "celery",
-                "-A",
-                "project",
-                "worker",
-                f"--pool={self.pool}",
-                f"--concurrency={self.concurrency}",
-                "-Q",
-                self.queue,
-                "-n",
-                f"{self.queue}@%h",
-                "--loglevel=WARNING",
-            ],
-            cwd=REPO,
-            env=self.env,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        while not any(name.startswith(self.queue) for reply in app.control.ping(timeout=0.2) for name in reply):
-            if self.worker.poll() is not None:
-                sys.exit("The benchmark's worker exited.")
+        try:
+            self.worker = workers.start_worker(
+                queue=self.queue,
+                node=f"{self.queue}@%h",
+                env=self.env,
+                stdout=subprocess.DEVNULL,
+                pool=self.pool,
+                concurrency=self.concurrency,
+                loglevel="WARNING",
+            )
+        except workers.WorkerDidNotStart as error:
+            sys.exit(f"The benchmark's worker did not start: {error}.")
         return time.perf_counter() - started
 
     def stop_worker(self) -> None:
+        from project import workers
+
         if self.worker is not None:
-            self.worker.terminate()
-            self.worker.wait(timeout=60)
+            workers.stop_worker(self.worker, timeout=60)
             self.worker = None
 
     def worker_rss(self) -> int:

@@ -8,7 +8,7 @@ import subprocess
 import sys
 import time
 
-from project import embedded
+from project import embedded, workers
 
 
 def main() -> int:
@@ -17,20 +17,8 @@ def main() -> int:
     address = os.environ.get("RUN_ADDRESS", "127.0.0.1:8000")
     commands = {
         "web": [python, "manage.py", "runserver", address, "--noreload"],
-        "worker": [
-            python,
-            "-m",
-            "celery",
-            "-A",
-            "project",
-            "worker",
-            "--beat",
-            "--loglevel=INFO",
-            f"--concurrency={concurrency}",
-            "--pool=prefork",
-            "--schedule",
-            str(embedded.VAR_DIR / "celerybeat-schedule"),
-        ],
+        "worker": workers.worker_command(concurrency=int(concurrency))
+        + ["--beat", "--schedule", str(embedded.VAR_DIR / "celerybeat-schedule")],
     }
     embedded.ensure_services()  # before web and worker, which both need them
     # Own process groups, so that we decide the order of shutdown.

@@ -1,7 +1,5 @@
 import os
 import subprocess
-import sys
-import time
 import uuid
 from pathlib import Path
 
@@ -14,7 +12,7 @@ from rest_framework.test import APIClient
 
 from apps.organizations.services import api_key_create, organization_create
 from apps.recognition.pipeline import catalog, weights
-from project import embedded
+from project import embedded, workers
 from tests.support.facenet_onnx import write_facenet128_onnx
 
 REPO = Path(__file__).resolve().parent.parent
@@ -99,8 +97,6 @@ def database_url() -> str:
 def start_worker(queue: str, log: Path, pool: str = "prefork", **settings_env: str) -> subprocess.Popen:
     """A real Celery worker process on the test database and the real broker, serving
     `queue` with one process of `pool`; returns once it answers a ping."""
-    from project.celery import app
-
     env = {
         **os.environ,
         "DATABASE_URL": database_url(),
@@ -115,47 +111,11 @@ def start_worker(queue: str, log: Path, pool: str = "prefork", **settings_env: s
         "WEBHOOK_MAX_ATTEMPTS": "3",
         **settings_env,
     }
-    node = f"test-{queue}@%h"
     with open(log, "w") as out:
-        process = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "celery",
-                "-A",
-                "project",
-                "worker",
-                f"--pool={pool}",
-                "--concurrency=1",
-                "-Q",
-                queue,
-                "-n",
-                node,
-                "--loglevel=INFO",
-            ],
-            cwd=REPO,
-            env=env,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-        )
-    deadline = time.monotonic() + 120
-    while True:
-        if process.poll() is not None:
-            pytest.fail(f"celery worker exited with {process.returncode}:\n{log.read_text()[-3000:]}")
-        replies = app.control.ping(timeout=0.5)
-        if any(name.startswith(f"test-{queue}@") for reply in replies for name in reply):
-            return process
-        if time.monotonic() > deadline:
-            process.kill()
-            pytest.fail(f"celery worker did not answer within 120 s:\n{log.read_text()[-3000:]}")
-
-
-def stop_worker(process: subprocess.Popen) -> None:
-    process.terminate()  # a warm shutdown: the task at hand is finished first
-    try:
-        process.wait(timeout=30)
-    except subprocess.TimeoutExpired:
-        process.kill()
+        try:
+            return workers.start_worker(queue=queue, node=f"test-{queue}@%h", env=env, stdout=out, pool=pool)
+        except workers.WorkerDidNotStart as error:
+            pytest.fail(f"{error}:\n{log.read_text()[-3000:]}")
 
 
 @pytest.fixture(scope="session")
@@ -164,7 +124,7 @@ def celery_worker(django_db_setup, django_db_blocker, celery_queue, isolated_fil
     with django_db_blocker.unblock():
         process = start_worker(celery_queue, log)
     yield process
-    stop_worker(process)
+    workers.stop_worker(process)
     print(f"\ncelery worker log: {log}")
 
 

@@ -12,7 +12,8 @@ from apps.core.tenancy import tenant_context
 from apps.frames import services
 from apps.frames.recorder import Recorder
 from apps.recognition.models import Frame
-from tests.conftest import start_worker, stop_worker
+from project.workers import stop_worker
+from tests.conftest import start_worker
 from tests.faces import photo_bytes
 
 

@@ -1,0 +1,60 @@
+"""Starting a Celery worker process from Python: the one way for `make run`
+(project.devserver), the tests and the benchmark."""
+
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+class WorkerDidNotStart(RuntimeError):
+    pass
+
+
+def worker_command(*, pool: str = "prefork", concurrency: int = 1, queue: str = "", node: str = "", loglevel="INFO"):
+    """`celery -A project worker` with these options (an empty queue or node: Celery's)."""
+    command = [sys.executable, "-m", "celery", "-A", "project", "worker", f"--pool={pool}"]
+    command += [f"--concurrency={concurrency}", f"--loglevel={loglevel}"]
+    if queue:
+        command += ["-Q", queue]
+    if node:
+        command += ["-n", node]
+    return command
+
+
+def start_worker(
+    *,
+    queue: str,
+    node: str,
+    env: dict,
+    stdout,
+    pool: str = "prefork",
+    concurrency: int = 1,
+    loglevel: str = "INFO",
+    timeout: float = 120,
+) -> subprocess.Popen:
+    """A worker serving `queue` as `node` (`name@%h`); returns once it answers a ping."""
+    from project.celery import app
+
+    command = worker_command(pool=pool, concurrency=concurrency, queue=queue, node=node, loglevel=loglevel)
+    process = subprocess.Popen(command, cwd=REPO, env=env, stdout=stdout, stderr=subprocess.STDOUT)
+    name = node.split("@")[0] + "@"
+    deadline = time.monotonic() + timeout
+    while not any(reply_name.startswith(name) for reply in app.control.ping(timeout=0.2) for reply_name in reply):
+        if process.poll() is not None:
+            raise WorkerDidNotStart(f"the celery worker exited with {process.returncode}")
+        if time.monotonic() > deadline:
+            process.kill()
+            raise WorkerDidNotStart(f"the celery worker did not answer within {timeout:.0f} s")
+    return process
+
+
+def stop_worker(process: subprocess.Popen, timeout: float = 30) -> None:
+    process.terminate()  # a warm shutdown: the task at hand is finished first
+    try:
+        process.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
