@@ -15,6 +15,7 @@ from apps.organizations.services import api_key_create, organization_create
 from apps.recognition.models import Frame
 from apps.sightings.models import Sighting
 from tests.faces import photo_bytes
+from tests.factories import FrameFactory, SightingFactory
 
 
 @dataclass
@@ -61,26 +62,10 @@ def make_tenant(slug: str, person_name: str, camera_name: str, photo: str = "img
         box_h=10,
     )
     seen_at = seen_at or timezone.now() - timedelta(minutes=5)
-    frame = Frame(
-        organization=organization, camera=camera, status=Frame.Status.DONE, captured_at=seen_at, received_at=seen_at
-    )
+    frame = FrameFactory.build(organization=organization, camera=camera, captured_at=seen_at)
     frame.image.save(f"{slug}-frame.jpg", ContentFile(photo_bytes(photo)), save=False)
     frame.save()
-    sighting = Sighting(
-        organization=organization,
-        frame=frame,
-        camera=camera,
-        seen_at=seen_at,
-        person=person,
-        distance=0.01,
-        similarity=0.99,
-        threshold=0.07,
-        model_name="Dlib",
-        box_x=0,
-        box_y=0,
-        box_w=10,
-        box_h=10,
-    )
+    sighting = SightingFactory.build(organization=organization, frame=frame, person=person, box_w=10, box_h=10)
     sighting.crop.save(f"{slug}-crop.jpg", ContentFile(photo_bytes(photo)), save=False)
     sighting.save()
     return Tenant(

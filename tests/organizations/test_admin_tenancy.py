@@ -18,6 +18,7 @@ from apps.recognition.models import Frame
 from apps.sightings.models import Sighting
 from apps.sightings.services import retention_purge
 from tests.faces import photo_bytes
+from tests.factories import FrameFactory, SightingFactory
 from tests.tenants import make_tenant
 
 pytestmark = pytest.mark.django_db
@@ -204,37 +205,9 @@ def test_retention_purges_old_sightings_and_unknown_faces(django_capture_on_comm
     organization.save()
     # 40 days old: a known person (kept, under 90 days) and a stranger (purged, over 30).
     forty_days = now - timedelta(days=40)
-    frame = Frame.objects.create(
-        organization=organization,
-        captured_at=forty_days,
-        received_at=forty_days,
-        image="org_x/frames/a.jpg",
-        status="done",
-    )
-    known = Sighting.objects.create(
-        organization=organization,
-        frame=frame,
-        seen_at=forty_days,
-        person=old.person,
-        threshold=0.07,
-        model_name="Dlib",
-        box_x=0,
-        box_y=0,
-        box_w=1,
-        box_h=1,
-    )
-    stranger = Sighting.objects.create(
-        organization=organization,
-        frame=frame,
-        seen_at=forty_days,
-        person=None,
-        threshold=0.07,
-        model_name="Dlib",
-        box_x=5,
-        box_y=0,
-        box_w=1,
-        box_h=1,
-    )
+    frame = FrameFactory(organization=organization, captured_at=forty_days, image="org_x/frames/a.jpg")
+    known = SightingFactory(organization=organization, frame=frame, person=old.person, box_w=1, box_h=1)
+    stranger = SightingFactory(organization=organization, frame=frame, person=None, box_x=5, box_w=1, box_h=1)
     other = make_tenant("other", "Oli", "cam2", seen_at=now - timedelta(days=100))
     with django_capture_on_commit_callbacks(execute=True):
         purged = retention_purge(organization=organization, now=now)

@@ -9,6 +9,7 @@ from django.utils import timezone
 
 from apps.frames.services import waiting
 from apps.recognition.models import Frame
+from tests.factories import FrameFactory
 
 
 @pytest.mark.django_db(transaction=True)
@@ -24,9 +25,9 @@ def test_a_waiting_request_wakes_when_its_frame_finishes(outcome, org_a, monkeyp
         return select(*args)
 
     monkeypatch.setattr(waiting.select, "select", watched_select)
-    now = timezone.now()
-    frame = Frame.objects.create(organization=org_a[0], captured_at=now, received_at=now)
-    other = Frame.objects.create(organization=org_a[0], captured_at=now, received_at=now)
+    # Queued frames: a worker's result is what the request waits for.
+    frame = FrameFactory(organization=org_a[0], status=Frame.Status.QUEUED)
+    other = FrameFactory(organization=org_a[0], status=Frame.Status.QUEUED)
     waited = {}
 
     def request() -> None:

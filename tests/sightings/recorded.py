@@ -3,9 +3,9 @@ subject is what happens after recognition (visits, strangers, webhooks)."""
 
 import numpy as np
 
-from apps.recognition.models import Frame
 from apps.sightings import services
 from apps.sightings.models import Sighting
+from tests.factories import FrameFactory, SightingFactory
 
 
 def record_sighting(
@@ -19,24 +19,13 @@ def record_sighting(
 
 def record_frame(organization, camera, at, faces: list[tuple]) -> list[Sighting]:
     """A frame at `at` with several faces, each (person, similarity, quality, axis, crop)."""
-    frame = Frame.objects.create(
-        organization=organization, camera=camera, captured_at=at, received_at=at, status=Frame.Status.DONE
-    )
+    frame = FrameFactory(organization=organization, camera=camera, captured_at=at)
     sightings = [
-        Sighting(
+        SightingFactory.build(
             organization=organization,
             frame=frame,
-            camera=camera,
-            seen_at=at,
             person=person,
             similarity=similarity,
-            distance=0.01,
-            threshold=0.07,
-            model_name="Dlib",
-            box_x=0,
-            box_y=0,
-            box_w=100,
-            box_h=100,
             quality_score=quality,
             crop=crop,
             embedding=np.eye(128, dtype=np.float32)[axis],
