@@ -940,6 +940,13 @@ def rerun_sections(args, sizes, report, organization, key: str) -> dict:
     existing = args.out / "benchmark.json"
     # With no report in OUT yet, the sections measured now make a new one.
     previous = json.loads(existing.read_text()) if existing.exists() else dict(report)
+    # One model and detector per report: merged sections of another would be mislabelled.
+    measured = (previous.get("model", report["model"]), previous.get("detector", report["detector"]))
+    if measured != (report["model"], report["detector"]):
+        sys.exit(
+            f"{existing} measured {measured[0]} + {measured[1]}; this run measures "
+            f"{report['model']} + {report['detector']}: give it another --out."
+        )
     for section in args.sections.split(","):
         if section == "search":
             only = [int(x) for x in args.search_sizes.split(",")] if args.search_sizes else sizes["search"]
