@@ -40,3 +40,6 @@ class SightingFactory(factory.django.DjangoModelFactory):
     box_y = 0
     box_w = 100
     box_h = 100
+    quality = factory.LazyFunction(
+        lambda: {"size": 100, "sharpness": 200.0, "confidence": 1.0, "yaw": 0.0, "roll": 0.0}
+    )

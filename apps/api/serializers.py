@@ -13,7 +13,6 @@ from apps.core.urls import absolute_url
 from apps.gallery import selectors as gallery_selectors
 from apps.gallery.models import FaceImage, Person
 from apps.organizations.models import Camera
-from apps.sightings.models import Sighting
 
 # --- Input ----------------------------------------------------------------------------
 
@@ -182,45 +181,34 @@ class VerificationSerializer(serializers.Serializer):
 
 
 class FrameErrorSerializer(serializers.Serializer):
-    code = serializers.CharField()
-    message = serializers.CharField()
+    code = serializers.CharField(source="error_code")
+    message = serializers.CharField(source="error")
+
+    def to_representation(self, frame):
+        return super().to_representation(frame) if frame.error_code else None
+
+
+class FrameUrlField(serializers.URLField):
+    def to_representation(self, frame):
+        return absolute_url(reverse("frame", kwargs={"frame_id": frame.pk}), self.context.get("request"))
+
+
+class FrameFacesField(serializers.ListField):
+    child = RecognizedFaceSerializer()
+
+    def get_attribute(self, frame):
+        return frame.sightings.select_related("person").order_by("box_x")
 
 
 class FrameSerializer(serializers.Serializer):
     id = serializers.IntegerField()
     status = serializers.ChoiceField(choices=["queued", "processing", "done", "failed"])
-    url = serializers.URLField()
-    camera = serializers.IntegerField(allow_null=True)
+    url = FrameUrlField(source="*")
+    camera = serializers.IntegerField(source="camera_id", allow_null=True)
     captured_at = serializers.DateTimeField()
-    error = FrameErrorSerializer(allow_null=True)
-    timings_ms = serializers.DictField(child=serializers.FloatField())
-    faces = RecognizedFaceSerializer(many=True)
-
-
-def sighting_face(sighting: Sighting) -> dict:
-    return {
-        "box": {"x": sighting.box_x, "y": sighting.box_y, "w": sighting.box_w, "h": sighting.box_h},
-        "person": {"id": sighting.person.pk, "name": sighting.person.name} if sighting.person else None,
-        "distance": sighting.distance,
-        "similarity": sighting.similarity,
-        "threshold": sighting.threshold,
-        "candidates": sighting.candidates,
-        "quality": sighting.quality,
-    }
-
-
-def frame_representation(frame, request) -> dict:
-    sightings = frame.sightings.select_related("person").order_by("box_x")
-    return {
-        "id": frame.pk,
-        "status": frame.status,
-        "url": absolute_url(reverse("frame", kwargs={"frame_id": frame.pk}), request),
-        "camera": frame.camera_id,
-        "captured_at": frame.captured_at,
-        "error": {"code": frame.error_code, "message": frame.error} if frame.error_code else None,
-        "timings_ms": frame.timings,
-        "faces": [sighting_face(s) for s in sightings],
-    }
+    error = FrameErrorSerializer(source="*", allow_null=True)
+    timings_ms = serializers.DictField(source="timings", child=serializers.FloatField())
+    faces = FrameFacesField()
 
 
 class SightingSerializer(serializers.Serializer):
@@ -235,7 +223,7 @@ class SightingSerializer(serializers.Serializer):
 
     @extend_schema_field(RecognizedFaceSerializer)
     def get_face(self, sighting) -> dict:
-        return sighting_face(sighting)
+        return RecognizedFaceSerializer(sighting).data
 
     def get_crop_url(self, sighting) -> str | None:
         return _crop_url(self.context["request"], sighting)

@@ -183,7 +183,7 @@ class FramesView(OrganizationView):
             frame = recognition_services.frame_wait(frame=frame, timeout=wait)
         finished = frame.status in (Frame.Status.DONE, Frame.Status.FAILED)
         return Response(
-            serializers.frame_representation(frame, request),
+            serializers.FrameSerializer(frame, context={"request": request}).data,
             status=status.HTTP_200_OK if finished else status.HTTP_202_ACCEPTED,
         )
 
@@ -194,7 +194,7 @@ class FrameView(OrganizationView):
     @extend_schema(responses=serializers.FrameSerializer)
     def get(self, request, frame_id):
         frame = get_for_organization(Frame, self.organization, frame_id)
-        return Response(serializers.frame_representation(frame, request))
+        return Response(serializers.FrameSerializer(frame, context={"request": request}).data)
 
 
 class IdentifyView(OrganizationView):
@@ -206,7 +206,7 @@ class IdentifyView(OrganizationView):
         faces = recognition_services.identify(
             organization=self.organization, data=data["image_bytes"], top_k=data["top_k"]
         )
-        return Response({"faces": faces})
+        return Response(serializers.FacesSerializer({"faces": faces}).data)
 
 
 class VerifyView(OrganizationView):
@@ -216,9 +216,10 @@ class VerifyView(OrganizationView):
     def post(self, request):
         data = validated(serializers.VerifyInputSerializer, request.data)
         person = get_for_organization(Person, self.organization, data["person"], field="person")
-        return Response(
-            recognition_services.verify(organization=self.organization, data=data["image_bytes"], person=person)
+        verification = recognition_services.verify(
+            organization=self.organization, data=data["image_bytes"], person=person
         )
+        return Response(serializers.VerificationSerializer(verification).data)
 
 
 class DetectView(OrganizationView):
@@ -227,9 +228,8 @@ class DetectView(OrganizationView):
     @extend_schema(request=serializers.ImageInputSerializer, responses=serializers.DetectionsSerializer)
     def post(self, request):
         data = validated(serializers.ImageInputSerializer, request.data)
-        return Response(
-            {"faces": recognition_services.detect(organization=self.organization, data=data["image_bytes"])}
-        )
+        faces = recognition_services.detect(organization=self.organization, data=data["image_bytes"])
+        return Response(serializers.DetectionsSerializer({"faces": faces}).data)
 
 
 # --- Cameras --------------------------------------------------------------------------

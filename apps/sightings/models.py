@@ -112,6 +112,10 @@ class Sighting(TenantOwned):
         ]
         ordering = ["seen_at", "box_x"]
 
+    @property
+    def box(self) -> dict:
+        return {"x": self.box_x, "y": self.box_y, "w": self.box_w, "h": self.box_h}
+
 
 class Correction(TenantOwned):
     """A user's "not this person": the sighting moved from one person to another, or to

@@ -99,6 +99,18 @@ def recognized_candidate(
     return match.decide(candidates, organization.threshold, organization.margin, negatives)
 
 
+def candidate_rows(candidates: list[match.Candidate], *, threshold: float, names: dict[int, str]) -> list[dict]:
+    """The nearest people as a sighting stores them and the API shows them."""
+    return [
+        {
+            "person": {"id": c.person_id, "name": names.get(c.person_id, "")},
+            "distance": c.distance,
+            "similarity": match.similarity(c.distance, threshold),
+        }
+        for c in candidates
+    ]
+
+
 def _sighting(*, frame, image, face, measured, embedding, recognized, candidates, names, threshold) -> Sighting:
     nearest = candidates[0] if candidates else None
     sighting = Sighting(
@@ -112,14 +124,7 @@ def _sighting(*, frame, image, face, measured, embedding, recognized, candidates
         threshold=threshold,
         model_name=frame.organization.recognition_model,
         matched_face_id=nearest.face_id if nearest else None,
-        candidates=[
-            {
-                "person": {"id": c.person_id, "name": names.get(c.person_id, "")},
-                "distance": c.distance,
-                "similarity": match.similarity(c.distance, threshold),
-            }
-            for c in candidates
-        ],
+        candidates=candidate_rows(candidates, threshold=threshold, names=names),
         box_x=face.box.x,
         box_y=face.box.y,
         box_w=face.box.w,

@@ -1,11 +1,13 @@
 """Synchronous operations (identify, verify, detect): the web process validates and
 matches, a worker runs the model and answers through the result backend."""
 
+from dataclasses import dataclass
+
 import numpy as np
 from django.conf import settings
 
 from apps.core.errors import Conflict, NoFace, WorkerUnavailable
-from apps.frames.services.frames import recognized_candidate
+from apps.frames.services.frames import candidate_rows, recognized_candidate
 from apps.frames.tasks import image_analyze_task
 from apps.gallery import search
 from apps.gallery.models import FaceEmbedding, Person
@@ -46,51 +48,66 @@ def image_analyze_remote(*, organization, data: bytes) -> list[dict]:
     return result
 
 
-def _candidate_dicts(candidates: list[match.Candidate], threshold: float) -> list[dict]:
-    names = dict(Person.objects.filter(pk__in=[c.person_id for c in candidates]).values_list("pk", "name"))
-    return [
-        {
-            "person": {"id": c.person_id, "name": names.get(c.person_id, "")},
-            "distance": c.distance,
-            "similarity": match.similarity(c.distance, threshold),
-        }
-        for c in candidates
-    ]
+@dataclass(frozen=True)
+class FaceMatch:
+    """One face of an image matched 1:K without storing anything (a stored one is a Sighting)."""
+
+    box: dict
+    quality: dict
+    person: dict | None
+    distance: float | None
+    similarity: float | None
+    threshold: float
+    candidates: list[dict]
 
 
-def identify(*, organization, data: bytes, top_k: int = 3) -> list[dict]:
+@dataclass(frozen=True)
+class Verification:
+    verified: bool
+    distance: float
+    similarity: float
+    threshold: float
+    box: dict
+    quality: dict
+
+
+def identify(*, organization, data: bytes, top_k: int = 3) -> list[FaceMatch]:
     """1:K for every face in an image: the recognized person or null, and the top-k."""
     threshold = organization.threshold
-    results = []
-    for face in image_analyze_remote(organization=organization, data=data):
+    faces = image_analyze_remote(organization=organization, data=data)
+    matched = []
+    for face in faces:
+        embedding = np.asarray(face["embedding"], dtype=np.float32)
         candidates = search.gallery_candidates(
             organization_id=organization.pk,
             model_name=organization.recognition_model,
-            embedding=np.asarray(face["embedding"], dtype=np.float32),
+            embedding=embedding,
             limit=max(top_k, 2),  # the margin needs the runner-up even when top_k is 1
         )
-        recognized = recognized_candidate(
-            organization=organization, embedding=np.asarray(face["embedding"], dtype=np.float32), candidates=candidates
-        )
-        shown = _candidate_dicts(candidates[:top_k], threshold)
+        recognized = recognized_candidate(organization=organization, embedding=embedding, candidates=candidates)
+        matched.append((face, recognized, candidates))
+    person_ids = {c.person_id for _, _, candidates in matched for c in candidates[:top_k]}
+    names = dict(Person.objects.filter(pk__in=person_ids).values_list("pk", "name"))
+    results = []
+    for face, recognized, candidates in matched:
         nearest = candidates[0] if candidates else None
         results.append(
-            {
-                "box": face["box"],
-                "quality": face["quality"],
-                "person": next(
-                    (c["person"] for c in shown if recognized and c["person"]["id"] == recognized.person_id), None
-                ),
-                "distance": nearest.distance if nearest else None,
-                "similarity": match.similarity(nearest.distance, threshold) if nearest else None,
-                "threshold": threshold,
-                "candidates": shown,
-            }
+            FaceMatch(
+                box=face["box"],
+                quality=face["quality"],
+                person={"id": recognized.person_id, "name": names.get(recognized.person_id, "")}
+                if recognized
+                else None,
+                distance=nearest.distance if nearest else None,
+                similarity=match.similarity(nearest.distance, threshold) if nearest else None,
+                threshold=threshold,
+                candidates=candidate_rows(candidates[:top_k], threshold=threshold, names=names),
+            )
         )
     return results
 
 
-def verify(*, organization, data: bytes, person) -> dict:
+def verify(*, organization, data: bytes, person) -> Verification:
     """1:1: is the largest face in the image this person?"""
     if not FaceEmbedding.objects.filter(person=person, model_name=organization.recognition_model).exists():
         raise Conflict(
@@ -106,17 +123,16 @@ def verify(*, organization, data: bytes, person) -> dict:
         person_id=person.pk, model_name=organization.recognition_model, embedding=np.asarray(face["embedding"])
     )
     threshold = organization.threshold
-    return {
-        "verified": distance <= threshold,
-        "distance": distance,
-        "similarity": match.similarity(distance, threshold),
-        "threshold": threshold,
-        "box": face["box"],
-        "quality": face["quality"],
-    }
+    return Verification(
+        verified=distance <= threshold,
+        distance=distance,
+        similarity=match.similarity(distance, threshold),
+        threshold=threshold,
+        box=face["box"],
+        quality=face["quality"],
+    )
 
 
 def detect(*, organization, data: bytes) -> list[dict]:
-    return [
-        {"box": f["box"], "quality": f["quality"]} for f in image_analyze_remote(organization=organization, data=data)
-    ]
+    """Every face's box and quality (and embedding, which the answer leaves out)."""
+    return image_analyze_remote(organization=organization, data=data)
