@@ -1,3 +1,4 @@
+import hashlib
 import os
 import subprocess
 import uuid
@@ -13,7 +14,7 @@ from rest_framework.test import APIClient
 from apps.organizations.services import api_key_create, organization_create
 from apps.recognition.pipeline import catalog, weights
 from project import embedded, workers
-from tests.support.facenet_onnx import write_facenet128_onnx
+from tests.support import facenet_onnx
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -35,7 +36,7 @@ def pytest_unconfigure(config):
 
 
 @pytest.fixture(scope="session")
-def deepface_home(tmp_path_factory) -> Path:
+def deepface_home(request, tmp_path_factory) -> Path:
     """A weights folder of the test session's own: Dlib's real weights from their
     package, FaceNet's and BlazeFace's as provisioned, and a Facenet (128-d) file with
     the real architecture and made-up values. The made-up file never reaches
@@ -50,8 +51,23 @@ def deepface_home(tmp_path_factory) -> Path:
         if not (provisioned / file_name).is_file():
             pytest.fail(f"{file_name} is not in {provisioned}: run `make models` (python manage.py provision_models)")
         weights.install_file(provisioned / file_name, file_name, home)
-    write_facenet128_onnx(catalog.weights_dir(home) / catalog.model_spec("Facenet").weight_file)
+    facenet128 = catalog.model_spec("Facenet").weight_file
+    weights.install_file(made_up_facenet128(request.config.cache), facenet128, home)
     return home
+
+
+def made_up_facenet128(cache) -> Path:
+    """The made-up Facenet file, written once into pytest's cache (91 MB, 2-3 s to
+    write) and again only when its generator changes."""
+    generator = Path(facenet_onnx.__file__).read_bytes()
+    path = cache.mkdir("facenet128") / f"{hashlib.sha256(generator).hexdigest()[:16]}.onnx"
+    if not path.is_file():
+        for stale in path.parent.iterdir():  # made by an earlier generator
+            stale.unlink()
+        partial = path.with_suffix(".partial")
+        facenet_onnx.write_facenet128_onnx(partial)
+        partial.replace(path)
+    return path
 
 
 @pytest.fixture(scope="session")
