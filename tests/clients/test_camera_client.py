@@ -1,4 +1,4 @@
-"""The camera client (clients/camera_client.py), on real photos and real video files.
+"""The camera client (clients/camera_client/), on real photos and real video files.
 
 Its pieces are tested on their own, without a database: the motion gate, the buffer,
 the sampler, a video file and an HTTP stream that drops read through OpenCV, and the
@@ -29,13 +29,13 @@ from urllib.parse import parse_qs, urlsplit
 import cv2
 import numpy as np
 import pytest
+import requests
 
 from clients import camera_client as cc
 from tests.faces import photo
 from tests.worker import enroll, wait_for
 
 REPO = Path(__file__).resolve().parents[2]
-CLIENT = REPO / "clients" / "camera_client.py"
 
 
 # --- Helpers: real images and videos -------------------------------------------------
@@ -569,7 +569,7 @@ def test_a_refused_api_key_stops_the_client(peer):
 
 def test_retry_after_as_an_http_date():
     later = datetime.now(UTC) + timedelta(seconds=30)
-    response = cc.requests.Response()
+    response = requests.Response()
     response.headers["Retry-After"] = later.strftime("%a, %d %b %Y %H:%M:%S GMT")
     assert 25 <= cc.retry_after(response) <= 31
 
@@ -589,19 +589,32 @@ def test_the_client_imports_neither_django_nor_the_service():
 
 
 def client_command(source: Path, api_url: str, key: str, *options: str) -> list[str]:
-    return [sys.executable, str(CLIENT), "--source", str(source), "--api-url", api_url, "--api-key", key, *options]
+    return [
+        sys.executable,
+        "-m",
+        "clients.camera_client",
+        "--source",
+        str(source),
+        "--api-url",
+        api_url,
+        "--api-key",
+        key,
+        *options,
+    ]
 
 
 def test_a_missing_file_or_a_refused_key_exits_with_1(tmp_path, peer):
     missing = subprocess.run(
-        client_command(tmp_path / "none.avi", peer.url, "k"), capture_output=True, text=True, timeout=60
+        client_command(tmp_path / "none.avi", peer.url, "k"), cwd=REPO, capture_output=True, text=True, timeout=60
     )
     assert missing.returncode == 1 and "no such video file" in missing.stderr
 
     # One frame sampled (2 per second of a 0.2 s video): no second frame can race the 401.
     video = write_video(tmp_path / "door.avi", ["img4.jpg"], seconds_each=0.2)
     peer.script.append((401, {"error": {"code": "authentication_failed", "message": "Invalid API key."}}, {}))
-    refused = subprocess.run(client_command(video, peer.url, "wrong"), capture_output=True, text=True, timeout=60)
+    refused = subprocess.run(
+        client_command(video, peer.url, "wrong"), cwd=REPO, capture_output=True, text=True, timeout=60
+    )
     assert refused.returncode == 1, refused.stderr
     assert "the API refused the client: 401 authentication_failed" in refused.stderr
     assert summary(refused.stdout)["unsent"] == 1

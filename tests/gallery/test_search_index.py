@@ -14,7 +14,7 @@ from apps.core.errors import Conflict
 from apps.core.tenancy import tenant_context
 from apps.gallery import search
 from apps.recognition.pipeline.calibration import cosine_distances
-from benchmarks.run import FaceLikeEmbeddings, load_gallery
+from benchmarks.gallery_search import FaceLikeEmbeddings, load_gallery
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

@@ -1,0 +1,311 @@
+"""1:K search for one organization among other organizations' rows (synthetic
+face-like embeddings COPYed into the production tables): the service's own path and
+HNSW for comparison. Imported after django.setup()."""
+
+import io
+import json
+import sys
+import time
+import uuid
+
+import numpy as np
+from django.conf import settings
+from django.db import connection
+
+from apps.core.tenancy import tenant_context
+from apps.gallery import search
+from apps.organizations.services import organization_create
+from apps.recognition.pipeline import match
+from apps.recognition.pipeline.calibration import cosine_distances
+from benchmarks.common import percentile
+
+
+class FaceLikeEmbeddings:
+    """Identities as clusters, shaped like the Dlib model's on the shared photos: photos
+    of one person about 0.03 apart (cosine), different people about 0.17 apart."""
+
+    def __init__(self, seed: int = 0, dimensions: int = 128):
+        self.rng = np.random.default_rng(seed)
+        self.dimensions = dimensions
+        self.mean = self._unit(self.rng.normal(size=dimensions))
+
+    @staticmethod
+    def _unit(x):
+        return x / np.linalg.norm(x, axis=-1, keepdims=True)
+
+    def identities(self, count: int) -> np.ndarray:
+        # Spread around a common direction: real embeddings share one, so impostors are
+        # far closer to each other than random vectors (distance ~1) would be.
+        return self._unit(self.mean + 0.45 * self._unit(self.rng.normal(size=(count, self.dimensions))))
+
+    def photos(self, centers: np.ndarray) -> np.ndarray:
+        return self._unit(centers + 0.18 * self._unit(self.rng.normal(size=centers.shape))).astype(np.float32)
+
+
+CREATED = "2026-01-01 00:00:00+00"
+EMBEDDING_COPY = (
+    "COPY gallery_faceembedding (organization_id, face_image_id, person_id, model_name, dimensions, detector, "
+    "embedding, box_x, box_y, box_w, box_h, quality, created_at) FROM STDIN"
+)
+
+
+def load_gallery(connection, organization_id: int, vectors: np.ndarray, people: np.ndarray, model: str = "Dlib"):
+    """COPY a gallery straight into the production tables (people, photos, embeddings)."""
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT nextval('gallery_person_id_seq')")
+        first_person = cursor.fetchone()[0]
+        person_ids = first_person + np.arange(people.max() + 1)
+        cursor.execute("SELECT setval('gallery_person_id_seq', %s)", [int(person_ids[-1])])
+        raw = cursor.connection
+        with raw.cursor() as copy:
+            buffer = io.StringIO(
+                "".join(f"{pid}\t{organization_id}\tbench\t\t2026-01-01 00:00:00+00\n" for pid in person_ids)
+            )
+            copy.copy_expert(
+                "COPY gallery_person (id, organization_id, name, external_id, created_at) FROM STDIN", buffer
+            )
+            cursor.execute("SELECT nextval('gallery_faceimage_id_seq')")
+            first_image = cursor.fetchone()[0]
+            image_ids = first_image + np.arange(len(vectors))
+            cursor.execute("SELECT setval('gallery_faceimage_id_seq', %s)", [int(image_ids[-1])])
+            buffer = io.StringIO(
+                "".join(
+                    f"{iid}\t{organization_id}\t{person_ids[p]}\tbench.jpg\tenrolled\t\t\t[]\t{{}}\t{CREATED}\n"
+                    for iid, p in zip(image_ids, people, strict=True)
+                )
+            )
+            copy.copy_expert(
+                "COPY gallery_faceimage (id, organization_id, person_id, image, status, reason, detail, warnings, "
+                "quality, created_at) FROM STDIN",
+                buffer,
+            )
+            lines = []
+            for iid, p, vector in zip(image_ids, people, vectors, strict=True):
+                text = "[" + ",".join(f"{x:.6f}" for x in vector) + "]"
+                lines.append(
+                    f"{organization_id}\t{iid}\t{person_ids[p]}\t{model}\t128\tdlib\t{text}\t0\t0\t1\t1\t{{}}\t"
+                    "2026-01-01 00:00:00+00\n"
+                )
+                if len(lines) == 20_000:
+                    copy.copy_expert(
+                        EMBEDDING_COPY,
+                        io.StringIO("".join(lines)),
+                    )
+                    lines = []
+            if lines:
+                copy.copy_expert(
+                    EMBEDDING_COPY,
+                    io.StringIO("".join(lines)),
+                )
+    # Map back: the person id of every row, for recall against exact search.
+    return person_ids[people]
+
+
+HNSW_INDEX = "bench_hnsw_128"
+HNSW_PLAN = "hnsw (comparison)"
+
+
+def exact_owners(probe_vectors, gallery, owners) -> np.ndarray:
+    """The owner of each probe's nearest photo, by exact NumPy search (in chunks: a
+    million-photo gallery makes a large distance matrix)."""
+    nearest = [np.argmin(cosine_distances(chunk, gallery), axis=1) for chunk in np.array_split(probe_vectors, 20)]
+    return owners[np.concatenate(nearest)]
+
+
+def search_probe(probe_vectors, expected, search) -> dict:
+    """p50 / p95 of `search(vector) -> person ids, best first` and its recall@1 against
+    the exact answers. Only the searches run in the timed loop: NumPy's threads busy
+    between them would take the cores from the database."""
+    for vector in probe_vectors[:5]:
+        search(vector)  # warm-up
+    latencies, found = [], []
+    for vector in probe_vectors:
+        started = time.perf_counter()
+        found.append(search(vector))
+        latencies.append(time.perf_counter() - started)
+    hits = sum(bool(people) and people[0] == owner for people, owner in zip(found, expected, strict=True))
+    return {
+        "p50_ms": percentile(latencies, 50) * 1000,
+        "p95_ms": percentile(latencies, 95) * 1000,
+        "recall_at_1": hits / len(probe_vectors),
+    }
+
+
+def in_memory(connection) -> None:
+    """Read the table and the search index into PostgreSQL's shared buffers, as they are
+    in a service that has been running: the benchmark measures search, not a cold
+    cache. COPY and sequential scans of a large table go through a small ring of
+    buffers, so the table is read through its primary key, and the index by one search
+    that visits every list. (A new HNSW index is in the buffers already: its build
+    wrote it there.)"""
+    with connection.cursor() as cursor:
+        cursor.execute("SET enable_seqscan = off")
+        cursor.execute("SELECT count(person_id) FROM gallery_faceembedding WHERE id > 0")
+        cursor.execute("SET enable_sort = off")  # only the search index can give the order
+        cursor.execute("SELECT set_config('ivfflat.probes', '32768', false)")
+        cursor.execute("SELECT embedding::vector(128) FROM gallery_faceembedding WHERE dimensions = 128 LIMIT 1")
+        literal = cursor.fetchone()[0]
+        cursor.execute(
+            "EXPLAIN (ANALYZE, BUFFERS, FORMAT JSON) SELECT id FROM gallery_faceembedding WHERE dimensions = 128 "
+            "ORDER BY (embedding::vector(128)) <=> %s::vector(128) LIMIT 1",
+            [literal],
+        )
+        plan = json.dumps(cursor.fetchone()[0])
+        cursor.execute("RESET enable_seqscan")
+        cursor.execute("RESET enable_sort")
+        cursor.execute("SELECT set_config('ivfflat.probes', %s, false)", [str(settings.RECOGNITION_IVFFLAT_PROBES)])
+    if search.SEARCH_INDEX not in plan:
+        sys.exit(f"The warm-up did not go through the search index: {plan}")
+
+
+class SearchedGallery:
+    """One organization's gallery, grown size by size among other organizations' rows."""
+
+    def __init__(self, other_rows: int):
+        self.faces = FaceLikeEmbeddings(seed=1)
+        # Other organizations' rows, loaded once: the searched organization is never alone.
+        others = organization_create(
+            slug=f"bench-others-{uuid.uuid4().hex[:6]}", recognition_model="Dlib", detector="dlib"
+        )
+        centers = self.faces.identities(max(1, other_rows // 5))
+        people = np.repeat(np.arange(len(centers)), 5)[:other_rows]
+        with connection.cursor() as cursor:
+            cursor.execute(f"DROP INDEX IF EXISTS {search.SEARCH_INDEX}")
+            cursor.execute(f"DROP INDEX IF EXISTS {HNSW_INDEX}")  # left by an interrupted run
+        load_gallery(connection, others.pk, self.faces.photos(centers[people]), people)
+        self.organization = organization_create(
+            slug=f"bench-search-{uuid.uuid4().hex[:6]}", recognition_model="Dlib", detector="dlib"
+        )
+        self.vectors, self.owners = np.empty((0, 128), np.float32), np.empty(0, np.int64)
+
+    def grow_to(self, size: int) -> float:
+        """Add photos (5 a person) up to `size`, then build the search index as
+        `manage.py search_index` does; seconds the build took."""
+        add = size - len(self.vectors)
+        centers = self.faces.identities(max(1, add // 5))
+        people = np.repeat(np.arange(len(centers)), 5)[:add]
+        vectors = self.faces.photos(centers[people])
+        with connection.cursor() as cursor:
+            # Loading is faster without a live index to insert into: build it after.
+            cursor.execute(f"DROP INDEX IF EXISTS {search.SEARCH_INDEX}")
+        owners = load_gallery(connection, self.organization.pk, vectors, people)
+        self.vectors = np.concatenate([self.vectors, vectors])
+        self.owners = np.concatenate([self.owners, owners])
+        search.forget_plan_facts()
+        with connection.cursor() as cursor:
+            # What autovacuum does to freshly loaded rows in a live system, done now rather
+            # than in the middle of the measurement.
+            cursor.execute("VACUUM ANALYZE gallery_faceembedding")
+        started = time.perf_counter()
+        self.index = search.search_index_build()
+        build_seconds = time.perf_counter() - started
+        in_memory(connection)
+        return build_seconds
+
+    def probes(self, count: int) -> tuple[np.ndarray, np.ndarray]:
+        """New photos of enrolled people (the hard case for an index: near, not equal),
+        and the owner exact search finds for each."""
+        rng = np.random.default_rng(len(self.vectors))
+        vectors = self.faces.photos(self.vectors[rng.choice(len(self.vectors), size=count, replace=False)])
+        return vectors, exact_owners(vectors, self.vectors, self.owners)
+
+    def service_search(self, vector) -> list[int]:
+        found = search.gallery_candidates(
+            organization_id=self.organization.pk, model_name="Dlib", embedding=vector, limit=1
+        )
+        return [c.person_id for c in found]
+
+    def hnsw_search(self, vector) -> list[int]:
+        literal = "[" + ",".join(f"{x:.8g}" for x in vector) + "]"
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT person_id, (embedding::vector(128)) <=> %s::vector(128), face_image_id "
+                "FROM gallery_faceembedding WHERE organization_id = %s AND model_name = 'Dlib' AND dimensions = 128 "
+                "ORDER BY (embedding::vector(128)) <=> %s::vector(128) LIMIT %s",
+                [literal, self.organization.pk, literal, search.NEIGHBOURS_FETCHED],
+            )
+            return [c.person_id for c in match.best_per_person(cursor.fetchall(), 1)]
+
+
+def set_probes(lists_probed: int) -> None:
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT set_config('ivfflat.probes', %s, false)", [str(lists_probed)])
+
+
+def service_rows(gallery: SearchedGallery, probes, expected, row: dict) -> list[dict]:
+    """The service's path: exact below RECOGNITION_EXACT_SEARCH_MAX_ROWS, else the IVFFlat
+    index at its default probes, half and double."""
+    if len(gallery.vectors) <= settings.RECOGNITION_EXACT_SEARCH_MAX_ROWS:
+        return [{**row, "plan": "exact", "setting": "", **search_probe(probes, expected, gallery.service_search)}]
+    default = settings.RECOGNITION_IVFFLAT_PROBES
+    rows = []
+    for lists_probed in sorted({default // 2, default, default * 2}):
+        set_probes(lists_probed)
+        rows.append(
+            {
+                **row,
+                "plan": "ivfflat",
+                "setting": f"{gallery.index.lists} lists, probes {lists_probed}",
+                "default": lists_probed == default,
+                **search_probe(probes, expected, gallery.service_search),
+            }
+        )
+    set_probes(default)
+    return rows
+
+
+def build_hnsw() -> float:
+    """HNSW (pgvector's defaults: m 16, ef_construction 64) alone on the expression, in
+    place of the search index; seconds the build took. DDL needs the owner's role."""
+    with connection.cursor() as cursor:
+        cursor.execute("RESET ROLE")
+        cursor.execute(f"DROP INDEX IF EXISTS {search.SEARCH_INDEX}")
+        cursor.execute("SET maintenance_work_mem = '4GB'")
+        started = time.perf_counter()
+        cursor.execute(
+            f"CREATE INDEX {HNSW_INDEX} ON gallery_faceembedding "
+            "USING hnsw ((embedding::vector(128)) vector_cosine_ops) WHERE dimensions = 128"
+        )
+        seconds = time.perf_counter() - started
+        cursor.execute("ANALYZE gallery_faceembedding")
+        cursor.execute("SET hnsw.iterative_scan = relaxed_order")
+        cursor.execute("SET ROLE faces_tenant")
+    return seconds
+
+
+def drop_hnsw() -> None:
+    with connection.cursor() as cursor:
+        cursor.execute("RESET ROLE")
+        cursor.execute(f"DROP INDEX {HNSW_INDEX}")
+
+
+def hnsw_rows(gallery: SearchedGallery, probes, expected, row: dict) -> list[dict]:
+    row = {**row, "index_build_s": build_hnsw(), "plan": HNSW_PLAN}
+    rows = []
+    for ef_search in (100, 200, 400):
+        with connection.cursor() as cursor:
+            cursor.execute(f"SET hnsw.ef_search = {ef_search}")
+        setting = f"m 16, ef_construction 64, ef_search {ef_search}"
+        rows.append({**row, "setting": setting, **search_probe(probes, expected, gallery.hnsw_search)})
+    drop_hnsw()
+    return rows
+
+
+def bench_search(sizes: list[int], other_rows: int, probes: int, hnsw_sizes: list[int]) -> list[dict]:
+    """The service's own search path (exact, or the IVFFlat search index as
+    `manage.py search_index` builds it) at each size, with other probe counts beside the
+    default; and at `hnsw_sizes` HNSW for comparison (why the service does not use it)."""
+    gallery = SearchedGallery(other_rows)
+    results = []
+    for size in sizes:
+        build_seconds = gallery.grow_to(size)
+        probe_vectors, expected = gallery.probes(probes)
+        row = {"size": size, "other_rows": other_rows, "probes": probes, "index_build_s": build_seconds}
+        with tenant_context(gallery.organization.pk):
+            measured = service_rows(gallery, probe_vectors, expected, row)
+            if size in hnsw_sizes:
+                measured += hnsw_rows(gallery, probe_vectors, expected, row)
+        for result in measured:
+            print(f"  search {size}: {result}", flush=True)
+        results += measured
+    return results
