@@ -65,3 +65,29 @@ def test_the_check_sees_an_upward_import(tmp_path):
     module.parent.mkdir(parents=True)
     module.write_text("def f():\n    from apps.frames.services import identify\n")
     assert violations(tmp_path) == ["apps/gallery/upward.py:2 (gallery) imports apps.frames.services"]
+
+
+MAX_MODULE_LINES = 400
+
+
+def long_modules(root: Path) -> list[str]:
+    """Modules over MAX_MODULE_LINES lines: a sign of one file doing several jobs."""
+    folders = ["apps", "project", "benchmarks", "clients", "tools", "tests"]
+    return [
+        f"{path.relative_to(root)}: {lines} lines"
+        for folder in folders
+        for path in sorted((root / folder).rglob("*.py"))
+        if "migrations" not in path.parts and (lines := len(path.read_text().splitlines())) > MAX_MODULE_LINES
+    ]
+
+
+def test_no_module_is_over_400_lines():
+    assert long_modules(REPO) == []
+
+
+def test_the_length_check_sees_a_long_module(tmp_path):
+    (tmp_path / "apps").mkdir()
+    (tmp_path / "apps" / "big.py").write_text("x = 1\n" * 401)
+    (tmp_path / "apps" / "migrations").mkdir()
+    (tmp_path / "apps" / "migrations" / "0001_initial.py").write_text("x = 1\n" * 900)
+    assert long_modules(tmp_path) == ["apps/big.py: 401 lines"]
