@@ -1,5 +1,10 @@
 """One error shape for the whole API: {"error": {"code", "message", "field"}}."""
 
+import logging
+
+import kombu.exceptions
+import redis.exceptions
+from django import db
 from django.conf import settings
 from django.core.exceptions import RequestDataTooBig
 from django.http import JsonResponse
@@ -9,6 +14,20 @@ from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
 from apps.core.errors import ServiceError
+
+logger = logging.getLogger(__name__)
+
+# A lost database or broker is an outage, not a bug in the request: 503 with a time to
+# retry after, in the API's error shape (a camera buffers and retries; a 500 would not
+# say that waiting helps). The next request reconnects (CONN_HEALTH_CHECKS, kombu).
+OUTAGES = {
+    "database_unavailable": ((db.OperationalError, db.InterfaceError), "The database is not answering"),
+    "broker_unavailable": (
+        (kombu.exceptions.OperationalError, redis.exceptions.ConnectionError, redis.exceptions.TimeoutError),
+        "The task broker is not answering",
+    ),
+}
+OUTAGE_RETRY_AFTER_SECONDS = 5
 
 DRF_CODES = {
     exceptions.NotAuthenticated: "not_authenticated",
@@ -42,6 +61,11 @@ def exception_handler(exc, context):
         retry_after = getattr(exc, "retry_after", None)
         headers = {"Retry-After": str(retry_after)} if retry_after else None
         return error_response(exc.code, exc.message, exc.status, exc.field, headers)
+    for code, (classes, message) in OUTAGES.items():
+        if isinstance(exc, classes):
+            logger.warning("%s: %s", code, exc)
+            headers = {"Retry-After": str(OUTAGE_RETRY_AFTER_SECONDS)}
+            return error_response(code, f"{message}; try again shortly.", 503, headers=headers)
     if isinstance(exc, RequestDataTooBig):
         return error_response(
             "image_too_large", f"The request body is over {settings.DATA_UPLOAD_MAX_MEMORY_SIZE} bytes.", 413

@@ -1,0 +1,96 @@
+"""The web tier through a database that goes away: the live server over real HTTP, its
+connections terminated by PostgreSQL itself (pg_terminate_backend), or the database
+refusing new ones. No mock: the faults are the database's own."""
+
+import threading
+import time
+from contextlib import contextmanager
+
+import psycopg2
+import pytest
+import requests
+from django.db import connection
+from django.utils import timezone
+
+from apps.recognition.models import Frame
+from tests.faces import photo_bytes
+
+
+@contextmanager
+def database_admin(database: str | None = None):
+    """A connection of the test's own, outside Django's: it outlives the faults it makes."""
+    admin = psycopg2.connect(**{**connection.get_connection_params(), **({"dbname": database} if database else {})})
+    admin.autocommit = True
+    try:
+        yield admin.cursor()
+    finally:
+        admin.close()
+
+
+def terminate_the_others(cursor) -> int:
+    """Every other connection to this database, the live server's included, as a
+    database restart or a network fault would drop them."""
+    cursor.execute(
+        "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE datname = %s AND pid <> pg_backend_pid()",
+        [connection.settings_dict["NAME"]],
+    )
+    terminated = cursor.fetchone()[0]
+    connection.close()  # the test's own Django connection was among them
+    return terminated
+
+
+def post_frame(live_server, key: str, **params) -> requests.Response:
+    return requests.post(
+        f"{live_server.url}/api/v1/frames/",
+        params=params,
+        headers={"Authorization": f"Api-Key {key}"},
+        files={"image": ("a.jpg", photo_bytes("img1.jpg"), "image/jpeg")},
+        timeout=60,
+    )
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_waiting_request_rides_out_its_connection_being_terminated(live_server, make_org):
+    organization, key, _ = make_org("outage-wait")
+    answers = {}
+    waiter = threading.Thread(target=lambda: answers.update(wait=post_frame(live_server, key, wait=20)))
+    waiter.start()
+    deadline = time.monotonic() + 20
+    while not Frame.objects.filter(organization=organization).exists():
+        assert time.monotonic() < deadline, "the frame was never stored"
+        time.sleep(0.05)
+    time.sleep(0.5)  # the request is waiting on its connection now
+    with database_admin() as cursor:
+        assert terminate_the_others(cursor) >= 1
+    time.sleep(1.0)  # the waiter notices, opens a new connection and listens again
+    frame = Frame.objects.get(organization=organization)
+    Frame.objects.filter(pk=frame.pk).update(status=Frame.Status.DONE, finished_at=timezone.now())
+    waiter.join(30)
+    answer = answers["wait"]
+    assert answer.status_code == 200, answer.text
+    assert answer.json()["id"] == frame.pk and answer.json()["status"] == "done"
+    assert Frame.objects.filter(organization=organization).count() == 1
+    # The next request finds its dead connection by the health check and opens another.
+    assert post_frame(live_server, key).status_code == 202
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_database_that_refuses_connections_answers_503_with_retry_after(live_server, make_org):
+    organization, key, _ = make_org("outage-down")
+    assert post_frame(live_server, key).status_code == 202
+    with database_admin("postgres") as cursor:  # a database may only be closed from another
+        name = connection.settings_dict["NAME"]
+        cursor.execute(f'ALTER DATABASE "{name}" WITH ALLOW_CONNECTIONS false')
+        try:
+            terminate_the_others(cursor)
+            started = time.monotonic()
+            answer = post_frame(live_server, key)
+            assert time.monotonic() - started < 10
+        finally:
+            cursor.execute(f'ALTER DATABASE "{name}" WITH ALLOW_CONNECTIONS true')
+    assert answer.status_code == 503, answer.text
+    assert answer.headers["Retry-After"] == "5"
+    assert answer.json()["error"]["code"] == "database_unavailable"
+    # Back: the same server answers again, and nothing was stored twice or half.
+    assert post_frame(live_server, key).status_code == 202
+    assert Frame.objects.filter(organization=organization).count() == 2
