@@ -19,6 +19,7 @@ import sys
 import tempfile
 import time
 import warnings
+from contextlib import contextmanager
 from pathlib import Path
 from urllib.parse import quote
 
@@ -179,6 +180,20 @@ def stop_redis() -> None:
     deadline = time.monotonic() + 10
     while _redis_pid() is not None and time.monotonic() < deadline:
         time.sleep(0.05)
+
+
+@contextmanager
+def redis_stopped():
+    """The embedded Redis stopped for the block, then started again, still owned by
+    whoever owned it (a fault for the tests and the fault benchmark to make)."""
+    owned = "redis" in _started
+    stop_redis()
+    try:
+        yield
+    finally:
+        ensure_redis()
+        if not owned:
+            _started.discard("redis")
 
 
 def stop_started() -> None:

@@ -1,6 +1,6 @@
-"""The web tier through a database that goes away: the live server over real HTTP, its
-connections terminated by PostgreSQL itself (pg_terminate_backend), or the database
-refusing new ones. No mock: the faults are the database's own."""
+"""The web tier through a database or a broker that goes away: the live server over
+real HTTP, its connections terminated by PostgreSQL itself (pg_terminate_backend), the
+database refusing new ones, the embedded Redis stopped. No mock: the faults are real."""
 
 import threading
 import time
@@ -9,11 +9,16 @@ from contextlib import contextmanager
 import psycopg2
 import pytest
 import requests
+from django.core.files.uploadedfile import SimpleUploadedFile
 from django.db import connection
 from django.utils import timezone
 
+from apps.core.tenancy import tenant_context
+from apps.frames.services import frame_create, frames_requeue_stale
 from apps.recognition.models import Frame
+from project import embedded
 from tests.faces import photo_bytes
+from tests.worker import wait_for
 
 
 @contextmanager
@@ -94,3 +99,30 @@ def test_a_database_that_refuses_connections_answers_503_with_retry_after(live_s
     # Back: the same server answers again, and nothing was stored twice or half.
     assert post_frame(live_server, key).status_code == 202
     assert Frame.objects.filter(organization=organization).count() == 2
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_broker_outage_answers_503_and_a_frame_stored_meanwhile_is_processed_after_it(
+    celery_worker, make_org, settings
+):
+    """Redis stopped for real: the API answers 503 and stores nothing; a frame that was
+    stored before its task could be sent (the outage began in between) stays queued,
+    and once Redis is back the stale-frame sweep queues it and the same worker, which
+    reconnected on its own, processes it."""
+    organization, _, client = make_org("outage-broker")
+    with embedded.redis_stopped():
+        answer = client.post(
+            "/api/v1/frames/",
+            {"image": SimpleUploadedFile("a.jpg", photo_bytes("img1.jpg"), content_type="image/jpeg")},
+            format="multipart",
+        )
+        assert answer.status_code == 503, answer.content
+        assert answer["Retry-After"] == "5"
+        assert answer.json()["error"]["code"] == "broker_unavailable"
+        assert not Frame.objects.exists()
+        with tenant_context(organization.pk):
+            frame = frame_create(organization=organization, data=photo_bytes("img1.jpg"))
+        assert Frame.objects.get(pk=frame.pk).status == Frame.Status.QUEUED
+    settings.RECOGNITION_STALE_FRAME_SECONDS = 0
+    assert frames_requeue_stale() == 1
+    wait_for(lambda: Frame.objects.get(pk=frame.pk).status == Frame.Status.DONE, "the frame, after the outage", 90)

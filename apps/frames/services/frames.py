@@ -7,6 +7,7 @@ import uuid
 from dataclasses import dataclass
 from datetime import timedelta
 
+import kombu.exceptions
 import numpy as np
 from django.conf import settings
 from django.core.files.base import ContentFile
@@ -67,7 +68,17 @@ def frame_create(*, organization, data: bytes, camera=None, captured_at=None) ->
 
 def frame_enqueue(frame: Frame) -> None:
     frame_id, organization_id = frame.pk, frame.organization_id
-    transaction.on_commit(lambda: frame_process_task.delay(frame_id, organization_id=organization_id))
+
+    def publish() -> None:
+        try:
+            frame_process_task.delay(frame_id, organization_id=organization_id)
+        except kombu.exceptions.OperationalError as error:
+            # The frame is stored, so it is not lost: the stale-frame sweep queues it again
+            # once the broker is back. Failing the request instead would make the client
+            # send it again, and store it twice.
+            logger.warning("frame %s stored but not queued (the broker is not answering): %s", frame_id, error)
+
+    transaction.on_commit(publish)
 
 
 def match_faces(*, organization, embeddings: np.ndarray) -> list[tuple[match.Candidate | None, list[match.Candidate]]]:
