@@ -3,13 +3,14 @@ Celery task after the event's transaction commits, retried with exponential back
 
 import json
 import logging
-import urllib.error
-import urllib.request
 import uuid
 
+import requests
+import requests_hardened
 from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
+from requests_hardened.ip_filter import InvalidIPAddress
 
 from apps.webhooks import signing
 from apps.webhooks.models import Event, WebhookDelivery, WebhookSubscription
@@ -57,6 +58,20 @@ def body_of(delivery: WebhookDelivery) -> bytes:
     return json.dumps(delivery.payload, separators=(",", ":"), sort_keys=True).encode()
 
 
+def _http() -> requests_hardened.Manager:
+    """Sessions that check the address a receiver's name resolves to when connecting
+    (so a name cannot be pointed at an inside address after it was saved), and that
+    never follow a redirect (which could lead inside just as well)."""
+    return requests_hardened.Manager(
+        requests_hardened.Config(
+            ip_filter_enable=not settings.WEBHOOK_ALLOW_PRIVATE_TARGETS,
+            ip_filter_allow_loopback_ips=False,
+            never_redirect=True,
+            default_timeout=(settings.WEBHOOK_TIMEOUT_SECONDS, settings.WEBHOOK_TIMEOUT_SECONDS),
+        )
+    )
+
+
 def delivery_attempt(*, delivery_id: int) -> float | None:
     """POST the delivery once. Returns the seconds to wait before the next attempt, or
     None when there is nothing more to do (delivered, failed for good, or not pending)."""
@@ -64,33 +79,35 @@ def delivery_attempt(*, delivery_id: int) -> float | None:
     if delivery.status != WebhookDelivery.Status.PENDING:
         return None
     body = body_of(delivery)
-    request = urllib.request.Request(
-        delivery.subscription.url,
-        data=body,
-        method="POST",
-        headers={
-            "Content-Type": "application/json",
-            "User-Agent": "faces-webhooks/1",
-            "X-Faces-Event": delivery.event,
-            "X-Faces-Delivery": str(delivery.event_id),
-            signing.HEADER: signing.signature_header(delivery.subscription.secret, body),
-        },
-    )
-    status, error = None, ""
+    headers = {
+        "Content-Type": "application/json",
+        "User-Agent": "faces-webhooks/1",
+        "X-Faces-Event": delivery.event,
+        "X-Faces-Delivery": str(delivery.event_id),
+        signing.HEADER: signing.signature_header(delivery.subscription.secret, body),
+    }
+    status, error, refused = None, "", False
     try:
-        with urllib.request.urlopen(request, timeout=settings.WEBHOOK_TIMEOUT_SECONDS) as response:
-            status = response.status
-    except urllib.error.HTTPError as refused:
-        status, error = refused.code, f"HTTP {refused.code}"
-    except (urllib.error.URLError, OSError) as unreachable:
-        error = str(getattr(unreachable, "reason", unreachable))
+        with _http().get_session() as session:
+            response = session.post(delivery.subscription.url, data=body, headers=headers)
+        status = response.status_code
+        if not 200 <= status < 300:
+            error = f"HTTP {status}"
+    except InvalidIPAddress as address:
+        error = (
+            f"refused: {delivery.subscription.url} resolves to {address}, a private, loopback or link-local "
+            "address (WEBHOOK_ALLOW_PRIVATE_TARGETS allows them)"
+        )
+        refused = True  # the same answer on every attempt
+    except requests.RequestException as unreachable:
+        error = str(unreachable)
     delivery.attempts += 1
     delivery.last_attempt_at = timezone.now()
     delivery.response_status, delivery.error = status, error[:1000]
     delay = None
     if status is not None and 200 <= status < 300:
         delivery.status, delivery.delivered_at = WebhookDelivery.Status.DELIVERED, delivery.last_attempt_at
-    elif delivery.attempts >= settings.WEBHOOK_MAX_ATTEMPTS:
+    elif refused or delivery.attempts >= settings.WEBHOOK_MAX_ATTEMPTS:
         delivery.status = WebhookDelivery.Status.FAILED
         logger.warning("webhook delivery %s failed after %s attempts: %s", delivery.pk, delivery.attempts, error)
     else:

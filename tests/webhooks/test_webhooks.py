@@ -4,6 +4,7 @@ retrying, signatures checked the way a receiver would check them."""
 import json
 import threading
 import time
+import uuid
 from datetime import timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
@@ -15,6 +16,7 @@ from apps.gallery.models import Person
 from apps.organizations.models import Camera, Membership
 from apps.sightings import services as sighting_services
 from apps.webhooks.models import WebhookDelivery, WebhookSubscription
+from apps.webhooks.services import delivery_attempt
 from apps.webhooks.signing import verify
 from tests.sightings.recorded import record_sighting
 
@@ -178,3 +180,40 @@ def test_subscriptions_are_made_in_admin_with_a_secret(make_org, django_user_mod
     subscription = WebhookSubscription.objects.get()
     assert subscription.organization == organization
     assert subscription.events == ["visit.started", "stranger.seen"] and len(subscription.secret) == 64
+
+
+@pytest.mark.parametrize("host", ["127.0.0.1", "localhost", "169.254.169.254", "10.1.2.3", "[::1]"])
+def test_a_receiver_on_an_inside_address_is_refused_unless_allowed(make_org, receiver, settings, host):
+    """SSRF: the address a receiver's name resolves to is checked when sending; loopback,
+    link-local (cloud metadata) and private addresses fail at once, and nothing is sent."""
+    settings.WEBHOOK_ALLOW_PRIVATE_TARGETS = False
+    organization, _, _ = make_org("inside")
+    port = receiver.server.server_port
+    subscription = WebhookSubscription.objects.create(
+        organization=organization, url=f"http://{host}:{port}/in", events=ALL_EVENTS
+    )
+
+    def pending() -> WebhookDelivery:
+        # Made here, not queued: this test's process sends it, with its own setting.
+        return WebhookDelivery.objects.create(
+            organization=organization,
+            subscription=subscription,
+            event="visit.started",
+            event_id=uuid.uuid4(),
+            payload={},
+        )
+
+    delivery = pending()
+    assert delivery_attempt(delivery_id=delivery.pk) is None  # not retried: it would be refused again
+    delivery.refresh_from_db()
+    assert delivery.status == "failed" and delivery.attempts == 1
+    assert delivery.error.startswith(f"refused: http://{host}:{port}/in resolves to ")
+    assert "WEBHOOK_ALLOW_PRIVATE_TARGETS" in delivery.error
+    assert receiver.received("/in") == []
+
+    settings.WEBHOOK_ALLOW_PRIVATE_TARGETS = True
+    allowed = pending()
+    if host in ("127.0.0.1", "localhost"):
+        assert delivery_attempt(delivery_id=allowed.pk) is None
+        allowed.refresh_from_db()
+        assert allowed.status == "delivered" and len(receiver.received("/in")) == 1
