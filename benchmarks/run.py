@@ -16,14 +16,13 @@ and writes DIR/benchmark.md and DIR/benchmark.json. Sections:
 
 import argparse
 import json
-import os
-import secrets
 import sys
 import time
 import uuid
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parent.parent
+from benchmarks.environment import REPO, setup_django
+
 SIZES = {
     # frames per round and alternating rounds of pipeline and service, latency frames, memory
     # frames, search sizes, other organizations' rows, HNSW comparison sizes, find sizes, probes
@@ -52,41 +51,6 @@ SIZES = {
         "probes": 200,
     },
 }
-
-
-def setup_django(out: Path, sizes: dict) -> None:
-    sys.path.insert(0, str(REPO))
-    from project import embedded
-
-    url = os.environ.get("BENCH_DATABASE_URL")
-    if not url:
-        if os.environ.get("DATABASE_URL"):
-            sys.exit("DATABASE_URL is set: give the benchmark its own database with BENCH_DATABASE_URL.")
-        url = embedded.ensure_postgres(database="faces_bench")
-    os.environ["DATABASE_URL"] = url
-    embedded.ensure_services()  # the broker, unless CELERY_BROKER_URL names one
-    os.environ["MEDIA_ROOT"] = str(out / "media")
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "project.settings")
-    # The service as deployed: Django's debug mode keeps every query's SQL and times it.
-    os.environ["DJANGO_DEBUG"] = "false"
-    os.environ.setdefault("DJANGO_SECRET_KEY", secrets.token_urlsafe(32))
-    # The benchmark saturates the queue on purpose; backpressure would only stall it.
-    os.environ["API_MAX_QUEUED_FRAMES"] = "100000"
-    os.environ["API_RATE_PER_KEY"] = "1000000/min"
-    os.environ["API_RATE_PER_ORGANIZATION"] = "1000000/min"
-    if "exact_search_max_rows" in sizes:
-        os.environ["RECOGNITION_EXACT_SEARCH_MAX_ROWS"] = str(sizes["exact_search_max_rows"])
-    import django
-
-    django.setup()
-    from django.core.management import call_command
-
-    call_command("migrate", verbosity=0)
-    from django.db import connection
-
-    # Each run starts from an empty benchmark database (its rows would skew the next).
-    with connection.cursor() as cursor:
-        cursor.execute("TRUNCATE organizations_organization RESTART IDENTITY CASCADE")
 
 
 SECTIONS = ("throughput", "worker", "search", "find")
@@ -172,7 +136,16 @@ def main(argv=None) -> dict:
         parser.error(f"unknown sections: {', '.join(sorted(unknown))} (choose from {', '.join(SECTIONS)})")
     sizes = SIZES[args.size]
     args.out.mkdir(parents=True, exist_ok=True)
-    setup_django(args.out, sizes)
+    environment = {
+        # The benchmark saturates the queue on purpose; backpressure would only stall it.
+        "API_MAX_QUEUED_FRAMES": "100000",
+        **(
+            {"RECOGNITION_EXACT_SEARCH_MAX_ROWS": str(sizes["exact_search_max_rows"])}
+            if "exact_search_max_rows" in sizes
+            else {}
+        ),
+    }
+    setup_django(args.out, "faces_bench", environment)
     # These import Django's models: only once Django is set up.
     from apps.organizations.services import api_key_create, organization_create
     from benchmarks.common import enroll_gallery, machine
