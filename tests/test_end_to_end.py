@@ -3,6 +3,7 @@ worker process running DeepFace -> sightings. Only the API is used to drive it."
 
 import time
 from datetime import timedelta
+from pathlib import Path
 
 import pytest
 import requests
@@ -141,6 +142,24 @@ def test_a_frame_left_processing_by_a_dead_worker_is_processed_again(celery_work
     frame.refresh_from_db()
     assert frame.status == Frame.Status.DONE and frame.attempts == 2
     assert Sighting.objects.filter(frame=frame).count() == 1  # replaced, not duplicated
+
+
+def test_a_second_delivery_of_a_done_frame_leaves_no_crop_behind(celery_worker, make_org, settings):
+    """Two deliveries of one frame race (a re-queued frame whose first worker was only
+    slow): the loser writes its face crops before it learns the frame is done, and
+    must delete them, or they stay on disk with no row naming them."""
+    organization, _, _ = make_org("second-delivery")
+    frame = recognition_services.frame_create(organization=organization, data=photo("couple.jpg").read_bytes())
+    wait_for(lambda: Frame.objects.get(pk=frame.pk).status == Frame.Status.DONE, "the first delivery")
+    crops = Path(settings.MEDIA_ROOT) / f"org_{organization.pk}" / "crops"
+    kept = sorted(crops.rglob("*.jpg"))
+    assert len(kept) == 2
+    late = Frame.objects.select_related("organization").get(pk=frame.pk)
+    late.status = Frame.Status.PROCESSING  # as the slow delivery last saw it
+    analysis = recognition_services.frame_analyze(late, models_running=lambda: None)
+    assert recognition_services.frame_record(frame=late, analysis=analysis).status == Frame.Status.DONE
+    assert sorted(crops.rglob("*.jpg")) == kept
+    assert Sighting.objects.filter(frame=frame).count() == 2
 
 
 def test_healthz_reports_database_broker_worker_and_models(celery_worker, client, celery_queue):

@@ -258,22 +258,38 @@ def frame_record(*, frame: Frame, analysis: FrameAnalysis) -> Frame:
         )
         for analyzed, (recognized, candidates) in zip(analysis.faces, decisions, strict=True)
     ]
-    with transaction.atomic():
-        # Two deliveries of the same frame may race (a re-queued frame whose first
-        # worker was only slow): the row lock lets exactly one of them write.
-        if Frame.objects.select_for_update().values_list("status", flat=True).get(pk=frame.pk) == Frame.Status.DONE:
-            frame.refresh_from_db()
-            return frame
-        if frame.attempts > 1:
-            # The sightings are stored with the done status, so an interrupted attempt
-            # should have left none; a frame set back by hand may still hold some.
-            Sighting.objects.filter(frame=frame).delete()
-        sighting_services.sightings_record(organization=organization, sightings=sightings)
-        lap("write")
-        frame.status, frame.finished_at, frame.timings = Frame.Status.DONE, timezone.now(), analysis.timings
-        frame.error_code = frame.error = ""
-        frame.save(update_fields=["status", "finished_at", "timings", "error_code", "error"])
+    try:
+        with transaction.atomic():
+            # Two deliveries of the same frame may race (a re-queued frame whose first
+            # worker was only slow): the row lock lets exactly one of them write.
+            status = Frame.objects.select_for_update().values_list("status", flat=True).get(pk=frame.pk)
+            if status == Frame.Status.DONE:
+                _delete_crops(sightings)  # the other delivery's are the ones kept
+                frame.refresh_from_db()
+                return frame
+            _store_sightings(frame=frame, sightings=sightings, analysis=analysis, lap=lap)
+    except BaseException:
+        _delete_crops(sightings)  # written before the rows that would have named them
+        raise
     return frame
+
+
+def _delete_crops(sightings: list[Sighting]) -> None:
+    for sighting in sightings:
+        if sighting.crop:
+            sighting.crop.storage.delete(sighting.crop.name)
+
+
+def _store_sightings(*, frame: Frame, sightings: list[Sighting], analysis: FrameAnalysis, lap: StageTimer) -> None:
+    if frame.attempts > 1:
+        # The sightings are stored with the done status, so an interrupted attempt
+        # should have left none; a frame set back by hand may still hold some.
+        Sighting.objects.filter(frame=frame).delete()
+    sighting_services.sightings_record(organization=frame.organization, sightings=sightings)
+    lap("write")
+    frame.status, frame.finished_at, frame.timings = Frame.Status.DONE, timezone.now(), analysis.timings
+    frame.error_code = frame.error = ""
+    frame.save(update_fields=["status", "finished_at", "timings", "error_code", "error"])
 
 
 def frames_requeue_stale() -> int:
