@@ -102,7 +102,9 @@ def _memory(samples: list[dict]) -> dict:
     settled = samples[len(samples) // 10 :] or samples
     if not settled:
         return {}
-    result = {"samples": len(samples)}
+    result = {
+        "samples": [{"at": s["at"], "web_mb": s["web"] / 2**20, "worker_mb": s["worker"] / 2**20} for s in samples]
+    }
     for name in ("web", "worker"):
         first, last = settled[0][name], settled[-1][name]
         result[name] = {

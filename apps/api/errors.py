@@ -13,7 +13,7 @@ from rest_framework import exceptions, status
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
-from apps.core.errors import ServiceError
+from apps.core.errors import OUTAGE_RETRY_AFTER_SECONDS, ServiceError
 
 logger = logging.getLogger(__name__)
 
@@ -27,7 +27,6 @@ OUTAGES = {
         "The task broker is not answering",
     ),
 }
-OUTAGE_RETRY_AFTER_SECONDS = 5
 
 DRF_CODES = {
     exceptions.NotAuthenticated: "not_authenticated",

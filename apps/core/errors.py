@@ -1,5 +1,8 @@
 """Errors that services raise and the API turns into {"error": {...}} with a stable code."""
 
+# What a 503 for a lost database or broker tells clients to wait before trying again.
+OUTAGE_RETRY_AFTER_SECONDS = 5
+
 
 class ServiceError(Exception):
     status = 400

@@ -126,3 +126,14 @@ def test_a_broker_outage_answers_503_and_a_frame_stored_meanwhile_is_processed_a
     settings.RECOGNITION_STALE_FRAME_SECONDS = 0
     assert frames_requeue_stale() == 1
     wait_for(lambda: Frame.objects.get(pk=frame.pk).status == Frame.Status.DONE, "the frame, after the outage", 90)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_healthz_answers_503_with_retry_after_while_the_broker_is_down(celery_worker, client):
+    assert client.get("/healthz").status_code == 200  # its broker connection is pooled now
+    with embedded.redis_stopped():
+        answer = client.get("/healthz")
+    assert answer.status_code == 503 and answer["Retry-After"] == "5"
+    assert answer.json()["broker"]["ok"] is False and answer.json()["database"]["ok"] is True
+    # Healthy again within seconds (a probe may first meet the connection Redis closed).
+    wait_for(lambda: client.get("/healthz").status_code == 200, "healthz after the restart", timeout=10, interval=0.5)
