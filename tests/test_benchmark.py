@@ -1,24 +1,12 @@
 """The benchmark keeps working: run at a tiny size (the full run is `python -m benchmarks.run`)."""
 
 import json
-import os
-import subprocess
-import sys
 
-from tests.conftest import REPO
-from tests.faces import faces_dir
+from tests.support.benchmarks import run_benchmark_command
 
 
 def run_benchmark(out, *options: str) -> None:
-    result = subprocess.run(
-        [sys.executable, "-m", "benchmarks.run", "--size", "tiny", *options, "--out", str(out)],
-        cwd=REPO,
-        env={**os.environ, "FACES_DIR": str(faces_dir())},
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
-    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    run_benchmark_command("benchmarks.run", "--size", "tiny", *options, "--out", str(out))
 
 
 def test_benchmark_runs_at_a_tiny_size(tmp_path):

@@ -5,26 +5,15 @@ accepted may be lost or stored twice, and no answer may be a 5xx other than a 50
 with Retry-After. (The whole run: `python -m benchmarks.faults`, README "Faults".)"""
 
 import json
-import os
-import subprocess
-import sys
 
-from tests.conftest import REPO
-from tests.faces import faces_dir
+from tests.support.benchmarks import run_benchmark_command
 
 
 def test_frames_survive_a_killed_pool_process_and_terminated_connections(tmp_path):
-    command = [sys.executable, "-m", "benchmarks.faults", "--cameras", "2", "--rate", "1", "--lead", "2"]
-    command += ["--quiet", "8", "--phases", "pool_kill,connections_kill", "--drain", "120", "--out", str(tmp_path)]
-    result = subprocess.run(
-        command,
-        cwd=REPO,
-        env={**os.environ, "FACES_DIR": str(faces_dir())},
-        capture_output=True,
-        text=True,
-        timeout=600,
+    options = ["--cameras", "2", "--rate", "1", "--lead", "2", "--quiet", "8", "--drain", "120"]
+    run_benchmark_command(
+        "benchmarks.faults", *options, "--phases", "pool_kill,connections_kill", "--out", str(tmp_path)
     )
-    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     report = json.loads((tmp_path / "faults.json").read_text())
     assert [phase["phase"] for phase in report["phases"]] == ["pool_kill", "connections_kill"]
     for phase in report["phases"]:
