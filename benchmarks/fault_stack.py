@@ -19,6 +19,7 @@ from django.db import connection
 from project import embedded, workers
 
 REPO = Path(__file__).resolve().parent.parent
+WEB_PROCESSES = 2
 
 
 def free_port() -> int:
@@ -57,9 +58,16 @@ class Stack:
         return open(self.out / f"{name}.log", "a")
 
     def start(self) -> None:
-        # The development server for now: one process, a thread per request.
+        # A production web tier: gunicorn, a process per core with a few threads each.
         self.web = subprocess.Popen(
-            [sys.executable, "manage.py", "runserver", f"127.0.0.1:{self.port}", "--noreload"],
+            [sys.executable, "-m", "gunicorn", "project.wsgi", "--bind", f"127.0.0.1:{self.port}"]
+            + ["--workers", str(WEB_PROCESSES), "--threads", "4", "--timeout", "60"]
+            # Idle connections kept longer than a camera's pause between frames: with
+            # gunicorn's 2 s, a camera's next request raced the server closing its
+            # connection, and some went unanswered (13 of 470 in a burst).
+            + ["--keep-alive", "75"]
+            # Its control socket is one per home directory: two runs would share it.
+            + ["--no-control-socket"],
             cwd=REPO,
             env=self.env,
             stdout=self._log("web"),
