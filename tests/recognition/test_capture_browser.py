@@ -20,6 +20,7 @@ from apps.organizations.models import Membership
 from apps.recognition.models import Frame
 from apps.sightings.models import Sighting
 from tests.browser import CHROMIUM_ARGS, Screenshots, chromium_path
+from tests.clients.helpers import letterbox
 from tests.faces import photo
 from tests.worker import enroll, wait_for
 
@@ -30,13 +31,7 @@ RECOGNIZED = 60_000  # ms: the first frame may wait for the worker to load its m
 
 
 def letterboxed(path: Path, width: int = WIDTH, height: int = HEIGHT) -> np.ndarray:
-    image = cv2.imread(str(path))
-    scale = min(width / image.shape[1], height / image.shape[0])
-    resized = cv2.resize(image, (round(image.shape[1] * scale), round(image.shape[0] * scale)), cv2.INTER_AREA)
-    canvas = np.zeros((height, width, 3), np.uint8)
-    top, left = (height - resized.shape[0]) // 2, (width - resized.shape[1]) // 2
-    canvas[top : top + resized.shape[0], left : left + resized.shape[1]] = resized
-    return canvas
+    return letterbox(cv2.imread(str(path)), (width, height))
 
 
 def write_y4m(path: Path, frames: list[np.ndarray], fps: int = FPS) -> Path:
