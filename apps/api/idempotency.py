@@ -1,20 +1,34 @@
-"""Idempotency-Key: a retried POST returns the first answer instead of doing the work twice."""
+"""Idempotency-Key: a retried POST answers with what the first one made instead of
+making it again.
 
-import functools
+The key's record is written in the same transaction as the object the request makes,
+so the two exist together or not at all. A request that dies half-way (its database
+connection terminated, its process killed) leaves nothing behind, and its retry simply
+does the work. A request that died after its commit, before its answer reached the
+client, is answered on retry from the object it made. A retry that arrives while the
+first attempt is still running waits on the key's row until that attempt commits (or
+rolls back), then is answered the same way: the object is made once.
+
+The answer to a retry is the object's state now (a frame may be `done` by then), not a
+copy of the first answer's bytes.
+"""
+
 import hashlib
-import json
+from collections.abc import Callable
 from datetime import timedelta
+from typing import TypeVar
 
 from django.conf import settings
-from django.db import IntegrityError
+from django.db import models, transaction
 from django.utils import timezone
-from rest_framework.renderers import JSONRenderer
-from rest_framework.response import Response
 
 from apps.api.models import IdempotentRequest
-from apps.core.errors import Conflict, ServiceError
+from apps.core.errors import ServiceError
 
 MAX_KEY_LENGTH = 200
+REPLAYED_HEADER = {"Idempotent-Replayed": "true"}
+
+Made = TypeVar("Made", bound=models.Model)
 
 
 def _fingerprint(request) -> str:
@@ -32,53 +46,36 @@ def _fingerprint(request) -> str:
     return digest.hexdigest()
 
 
-def idempotent(view_method):
-    @functools.wraps(view_method)
-    def wrapper(view, request, *args, **kwargs):
-        key = request.headers.get("Idempotency-Key")
-        if key is None:
-            return view_method(view, request, *args, **kwargs)
-        if not key or len(key) > MAX_KEY_LENGTH:
-            raise ServiceError(f"Idempotency-Key must be 1 to {MAX_KEY_LENGTH} characters.", field="Idempotency-Key")
-        organization = request.auth.organization
-        operation = f"{request.method} {request.resolver_match.route}"
-        fingerprint = _fingerprint(request)
-        expired = timezone.now() - timedelta(hours=settings.API_IDEMPOTENCY_HOURS)
-        IdempotentRequest.objects.filter(
-            organization=organization, operation=operation, key=key, created_at__lt=expired
-        ).delete()
-        try:
-            record, created = IdempotentRequest.objects.get_or_create(
-                organization=organization, operation=operation, key=key, defaults={"fingerprint": fingerprint}
-            )
-        except IntegrityError:  # a concurrent first request won the race
-            created, record = (
-                False,
-                IdempotentRequest.objects.get(organization=organization, operation=operation, key=key),
+def made_once(request, *, field: str, make: Callable[[], Made]) -> tuple[Made, bool]:
+    """`make()` once per Idempotency-Key: the object it made and whether this request is
+    a retry of an earlier one. `field` is the record's foreign key to that object.
+    Without the header, `make()` simply runs."""
+    key = request.headers.get("Idempotency-Key")
+    if key is None:
+        return make(), False
+    if not key or len(key) > MAX_KEY_LENGTH:
+        raise ServiceError(f"Idempotency-Key must be 1 to {MAX_KEY_LENGTH} characters.", field="Idempotency-Key")
+    identity = {
+        "organization": request.auth.organization,
+        "operation": f"{request.method} {request.resolver_match.route}",
+        "key": key,
+    }
+    fingerprint = _fingerprint(request)
+    expired = timezone.now() - timedelta(hours=settings.API_IDEMPOTENCY_HOURS)
+    with transaction.atomic():
+        IdempotentRequest.objects.filter(**identity, created_at__lt=expired).delete()
+        # A concurrent attempt with the same key holds its uncommitted row: this insert
+        # waits for it, then finds the row it committed (or inserts, if it rolled back).
+        record, created = IdempotentRequest.objects.get_or_create(**identity, defaults={"fingerprint": fingerprint})
+        if record.fingerprint != fingerprint:
+            raise ServiceError(
+                "This Idempotency-Key was used with a different request.",
+                code="idempotency_key_reused",
+                field="Idempotency-Key",
             )
         if not created:
-            if record.fingerprint != fingerprint:
-                raise ServiceError(
-                    "This Idempotency-Key was used with a different request.",
-                    code="idempotency_key_reused",
-                    field="Idempotency-Key",
-                )
-            if record.status_code is None:
-                raise Conflict(
-                    "A request with this Idempotency-Key is still being processed.", code="idempotency_in_progress"
-                )
-            return Response(record.body, status=record.status_code, headers={"Idempotent-Replayed": "true"})
-        try:
-            response = view_method(view, request, *args, **kwargs)
-        except BaseException:
-            record.delete()
-            raise
-        if 200 <= response.status_code < 300:
-            # Stored as rendered, so that a replay is byte-for-byte the first answer.
-            record.status_code, record.body = response.status_code, json.loads(JSONRenderer().render(response.data))
-            record.save(update_fields=["status_code", "body"])
-        else:
-            record.delete()
-        return response
-
-    return wrapper
+            return getattr(record, field), True
+        made = make()
+        setattr(record, field, made)
+        record.save(update_fields=[field])
+    return made, False

@@ -7,7 +7,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from apps.api import serializers
-from apps.api.idempotency import idempotent
+from apps.api.idempotency import REPLAYED_HEADER, made_once
 from apps.core.access import get_for_organization, scoped
 from apps.core.tenancy import tenant_context
 from apps.frames import services as recognition_services
@@ -22,7 +22,10 @@ from apps.sightings import services as sighting_services
 from apps.sightings.models import Sighting, StrangerProfile
 
 IDEMPOTENCY_HEADER = OpenApiParameter(
-    "Idempotency-Key", str, OpenApiParameter.HEADER, description="A retry with the same key returns the first answer."
+    "Idempotency-Key",
+    str,
+    OpenApiParameter.HEADER,
+    description="A retry with the same key is answered with what the first request made; nothing is made twice.",
 )
 
 
@@ -135,12 +138,19 @@ class PersonFacesView(OrganizationView):
         responses={202: serializers.FaceImageAcceptedSerializer},
         parameters=[IDEMPOTENCY_HEADER],
     )
-    @idempotent
     def post(self, request, person_id):
         person = get_for_organization(Person, self.organization, person_id)
         data = validated(serializers.ImageInputSerializer, request.data)
-        face_image = gallery_services.face_image_add(person=person, data=data["image_bytes"])
-        return Response({"id": face_image.pk, "status": face_image.status}, status=status.HTTP_202_ACCEPTED)
+        face_image, replayed = made_once(
+            request,
+            field="face_image",
+            make=lambda: gallery_services.face_image_add(person=person, data=data["image_bytes"]),
+        )
+        return Response(
+            {"id": face_image.pk, "status": face_image.status},
+            status=status.HTTP_202_ACCEPTED,
+            headers=REPLAYED_HEADER if replayed else None,
+        )
 
 
 class PersonFaceView(OrganizationView):
@@ -166,25 +176,30 @@ class FramesView(OrganizationView):
         parameters=[serializers.WaitSerializer, IDEMPOTENCY_HEADER],
         responses={200: serializers.FrameSerializer, 202: serializers.FrameSerializer},
     )
-    @idempotent
     def post(self, request):
         wait = validated(serializers.WaitSerializer, request.query_params)["wait"]
         data = validated(serializers.FrameInputSerializer, request.data)
         camera = request.auth.camera
         if "camera" in data:
             camera = get_for_organization(Camera, self.organization, data["camera"], field="camera")
-        frame = recognition_services.frame_create(
-            organization=self.organization,
-            data=data["image_bytes"],
-            camera=camera,
-            captured_at=data.get("captured_at"),
+        frame, replayed = made_once(
+            request,
+            field="frame",
+            make=lambda: recognition_services.frame_create(
+                organization=self.organization,
+                data=data["image_bytes"],
+                camera=camera,
+                captured_at=data.get("captured_at"),
+            ),
         )
+        # Outside the key's transaction: the worker sees the frame only once it is committed.
         if wait > 0:
             frame = recognition_services.frame_wait(frame=frame, timeout=wait)
         finished = frame.status in (Frame.Status.DONE, Frame.Status.FAILED)
         return Response(
             serializers.FrameSerializer(frame, context={"request": request}).data,
             status=status.HTTP_200_OK if finished else status.HTTP_202_ACCEPTED,
+            headers=REPLAYED_HEADER if replayed else None,
         )
 
 

@@ -11,7 +11,7 @@ that acts for an organization enters `tenant_context(organization_id)`.
 import contextvars
 from contextlib import contextmanager
 
-from django.db import connection
+from django.db import InterfaceError, OperationalError, connection
 
 TENANT_ROLE = "faces_tenant"
 
@@ -31,7 +31,14 @@ def tenant_context(organization_id: int):
         yield
     finally:
         _current.reset(token)
-        _apply(outer)
+        try:
+            _apply(outer)
+        except (InterfaceError, OperationalError):
+            # The connection died inside the context (a terminated backend, a restarted
+            # database). Closed, it cannot carry the role on; the next one is opened as
+            # the login role and given the outer context by reapply_on_new_connection.
+            # Raising here would turn the request's answer into a 500.
+            connection.close()
 
 
 def _apply(organization_id: int | None) -> None:

@@ -128,8 +128,6 @@ class Sender:
                 return Fatal(f"{status} without JSON from {response.url}: is --api-url the Faces API?")
         if status == 429:
             return RetryLater(retry_after(response), api_error(response))
-        if status == 409 and "idempotency_in_progress" in response.text:
-            return RetryLater(1.0, api_error(response))  # our earlier attempt is still being processed
         if status >= 500:
             return Unreachable(api_error(response))
         if status in (401, 403, 404) or 300 <= status < 400:

@@ -254,7 +254,7 @@ def test_backpressure_refuses_frames_past_the_queue_bound(org_a):
     assert Frame.objects.count() == 2
 
 
-def test_idempotency_key_returns_the_first_answer(org_a):
+def test_a_retry_with_the_same_idempotency_key_is_answered_with_what_the_first_made(org_a):
     organization, _, client = org_a
     image = photo_bytes("img20.jpg")
     first = client.post("/api/v1/frames/", upload("a.jpg", image), format="multipart", HTTP_IDEMPOTENCY_KEY="k-1")

@@ -44,11 +44,45 @@ def terminate_the_others(cursor) -> int:
     return terminated
 
 
-def post_frame(live_server, key: str, **params) -> requests.Response:
+def blocked_on_a_lock(cursor, count: int) -> list[int]:
+    """The server processes of this database waiting on a lock, once there are `count`."""
+    deadline = time.monotonic() + 20
+    while True:
+        cursor.execute(
+            "SELECT pid FROM pg_stat_activity WHERE datname = %s AND wait_event_type = 'Lock' ORDER BY backend_start",
+            [connection.settings_dict["NAME"]],
+        )
+        pids = [row[0] for row in cursor.fetchall()]
+        if len(pids) >= count:
+            return pids
+        assert time.monotonic() < deadline, f"{len(pids)} of {count} requests got as far as the lock"
+        time.sleep(0.05)
+
+
+@contextmanager
+def frames_locked(mode: str = "EXCLUSIVE"):
+    """A transaction of the test's holds the frame table: against inserts (EXCLUSIVE), so
+    a request can be caught half-way, between its first write and the frame's; against
+    reads too (ACCESS EXCLUSIVE)."""
+    with database_admin() as lock:
+        lock.execute(f"BEGIN; LOCK TABLE recognition_frame IN {mode} MODE")
+        try:
+            yield
+        finally:
+            lock.execute("ROLLBACK")
+
+
+def in_background(answers: dict, name: str, send) -> threading.Thread:
+    thread = threading.Thread(target=lambda: answers.update({name: send()}))
+    thread.start()
+    return thread
+
+
+def post_frame(live_server, key: str, idempotency_key: str | None = None, **params) -> requests.Response:
     return requests.post(
         f"{live_server.url}/api/v1/frames/",
         params=params,
-        headers={"Authorization": f"Api-Key {key}"},
+        headers={"Authorization": f"Api-Key {key}"} | ({"Idempotency-Key": idempotency_key} if idempotency_key else {}),
         files={"image": ("a.jpg", photo_bytes("img1.jpg"), "image/jpeg")},
         timeout=60,
     )
@@ -137,3 +171,68 @@ def test_healthz_answers_503_with_retry_after_while_the_broker_is_down(celery_wo
     assert answer.json()["broker"]["ok"] is False and answer.json()["database"]["ok"] is True
     # Healthy again within seconds (a probe may first meet the connection Redis closed).
     wait_for(lambda: client.get("/healthz").status_code == 200, "healthz after the restart", timeout=10, interval=0.5)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_request_cut_off_half_way_leaves_nothing_and_its_retry_is_stored(live_server, make_org):
+    """Its database connection terminated between the key's write and the frame's: the
+    retry with the same key must store the frame, not be told forever that the first
+    attempt is still running."""
+    organization, key, _ = make_org("outage-key")
+    answers = {}
+    with database_admin() as watch:
+        with frames_locked():
+            first = in_background(answers, "first", lambda: post_frame(live_server, key, "cut-off"))
+            [pid] = blocked_on_a_lock(watch, 1)
+            watch.execute("SELECT pg_terminate_backend(%s)", [pid])
+            first.join(30)
+    assert answers["first"].status_code == 503, answers["first"].text
+    assert not Frame.objects.filter(organization=organization).exists()
+    retry = post_frame(live_server, key, "cut-off")
+    assert retry.status_code == 202, retry.text
+    assert "Idempotent-Replayed" not in retry.headers
+    assert Frame.objects.filter(organization=organization).count() == 1
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_retry_sent_while_the_first_attempt_runs_waits_for_it_and_nothing_is_stored_twice(live_server, make_org):
+    organization, key, _ = make_org("outage-retry")
+    answers = {}
+    with database_admin() as watch:
+        with frames_locked():
+            first = in_background(answers, "first", lambda: post_frame(live_server, key, "twice"))
+            blocked_on_a_lock(watch, 1)
+            retry = in_background(answers, "retry", lambda: post_frame(live_server, key, "twice"))
+            blocked_on_a_lock(watch, 2)  # the retry waits on the first attempt's key
+        first.join(30)
+        retry.join(30)
+    assert answers["first"].status_code == answers["retry"].status_code == 202, answers["retry"].text
+    assert answers["retry"].json()["id"] == answers["first"].json()["id"]
+    assert answers["retry"].headers["Idempotent-Replayed"] == "true"
+    assert Frame.objects.filter(organization=organization).count() == 1
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_connection_terminated_in_the_middle_of_a_read_answers_503(live_server, make_org):
+    """No transaction is open to roll back: the request's organization context is left on
+    a dead connection, and leaving it must not turn the 503 into a 500."""
+    organization, key, _ = make_org("outage-read")
+    frame = post_frame(live_server, key).json()
+    answers = {}
+    with database_admin() as watch:
+        with frames_locked("ACCESS EXCLUSIVE"):
+            read = in_background(
+                answers,
+                "read",
+                lambda: requests.get(
+                    f"{live_server.url}/api/v1/frames/{frame['id']}/",
+                    headers={"Authorization": f"Api-Key {key}"},
+                    timeout=60,
+                ),
+            )
+            [pid] = blocked_on_a_lock(watch, 1)
+            watch.execute("SELECT pg_terminate_backend(%s)", [pid])
+            read.join(30)
+    assert answers["read"].status_code == 503, answers["read"].text
+    assert answers["read"].headers["Retry-After"] == "5"
+    assert answers["read"].json()["error"]["code"] == "database_unavailable"
