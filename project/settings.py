@@ -163,6 +163,8 @@ CELERY_BEAT_SCHEDULE = {
     "close-visits": {"task": "apps.sightings.tasks.visits_close_all_task", "schedule": 30.0},
     # Builds the search index once a gallery outgrows exact search, rebuilds it as it grows.
     "maintain-search-index": {"task": "apps.gallery.tasks.search_index_maintain_task", "schedule": 86400.0},
+    # Files left without a row by a killed process (apps/core/files.py).
+    "sweep-orphaned-files": {"task": "apps.core.tasks.orphaned_files_sweep_task", "schedule": 86400.0},
 }
 
 # --- Webhooks -------------------------------------------------------------------------

@@ -22,10 +22,7 @@ from apps.sightings import services as sighting_services
 from apps.sightings.models import Sighting, StrangerProfile
 
 IDEMPOTENCY_HEADER = OpenApiParameter(
-    "Idempotency-Key",
-    str,
-    OpenApiParameter.HEADER,
-    description="A retry with the same key is answered with what the first request made; nothing is made twice.",
+    "Idempotency-Key", str, OpenApiParameter.HEADER, description="A retry with the same key makes nothing twice."
 )
 
 

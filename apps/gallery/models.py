@@ -42,6 +42,9 @@ class FaceImage(TenantOwned):
     created_at = models.DateTimeField(auto_now_add=True)
     processed_at = models.DateTimeField(null=True, blank=True)
 
+    class Meta:
+        indexes = [models.Index(fields=["image"])]  # the orphaned-file sweep looks photos up by name
+
     def __str__(self) -> str:
         return f"{self.person} #{self.pk} ({self.status})"
 

@@ -30,7 +30,8 @@ class Frame(TenantOwned):
     error = models.TextField(blank=True)
 
     class Meta:
-        indexes = [models.Index(fields=["status", "started_at"])]
+        # image: the orphaned-file sweep looks frames up by their file's name.
+        indexes = [models.Index(fields=["status", "started_at"]), models.Index(fields=["image"])]
 
     def __str__(self) -> str:
         return f"Frame #{self.pk} ({self.status})"

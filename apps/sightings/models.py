@@ -109,6 +109,7 @@ class Sighting(TenantOwned):
             models.Index(
                 fields=["organization", "seen_at"], condition=models.Q(person__isnull=True), name="sighting_unknown"
             ),
+            models.Index(fields=["crop"]),  # the orphaned-file sweep looks crops up by name
         ]
         ordering = ["seen_at", "box_x"]
 

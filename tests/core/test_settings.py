@@ -1,5 +1,6 @@
 """Importing the settings starts nothing: the entry points start the embedded services."""
 
+import importlib.util
 import os
 import re
 import subprocess
@@ -42,3 +43,17 @@ def test_env_example_lists_every_variable_the_code_reads():
     internal = {"DJANGO_SETTINGS_MODULE"}
     assert {"DATABASE_URL", "RECOGNITION_MODEL_THREADS", "WEBHOOK_TIMEOUT_SECONDS"} <= code  # the scan sees them
     assert code - internal - listed == set()
+
+
+def test_every_scheduled_task_is_one_the_workers_know():
+    from django.apps import apps
+    from django.conf import settings
+
+    from project.celery import app
+
+    for config in apps.get_app_configs():  # as the worker's autodiscovery does
+        if importlib.util.find_spec(f"{config.name}.tasks"):
+            importlib.import_module(f"{config.name}.tasks")
+    scheduled = {entry["task"] for entry in settings.CELERY_BEAT_SCHEDULE.values()}
+    assert "apps.core.tasks.orphaned_files_sweep_task" in scheduled
+    assert scheduled - set(app.tasks) == set()
