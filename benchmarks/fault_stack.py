@@ -4,7 +4,6 @@ them suffer. Imported after django.setup()."""
 
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -20,12 +19,6 @@ from project import embedded, workers
 
 REPO = Path(__file__).resolve().parent.parent
 WEB_PROCESSES = 2
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 def rss(pid: int | None) -> int:
@@ -50,7 +43,7 @@ class Stack:
             "CELERY_BROKER_URL": settings.CELERY_BROKER_URL,
             "CELERY_TASK_DEFAULT_QUEUE": self.queue,
         }
-        self.port = free_port()
+        self.port = workers.free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.web = self.worker = self.beat = None
 
@@ -58,16 +51,9 @@ class Stack:
         return open(self.out / f"{name}.log", "a")
 
     def start(self) -> None:
-        # A production web tier: gunicorn, a process per core with a few threads each.
+        # The production web tier: gunicorn with project/gunicorn.conf.py.
         self.web = subprocess.Popen(
-            [sys.executable, "-m", "gunicorn", "project.wsgi", "--bind", f"127.0.0.1:{self.port}"]
-            + ["--workers", str(WEB_PROCESSES), "--threads", "4", "--timeout", "60"]
-            # Idle connections kept longer than a camera's pause between frames: with
-            # gunicorn's 2 s, a camera's next request raced the server closing its
-            # connection, and some went unanswered (13 of 470 in a burst).
-            + ["--keep-alive", "75"]
-            # Its control socket is one per home directory: two runs would share it.
-            + ["--no-control-socket"],
+            workers.web_command(bind=f"127.0.0.1:{self.port}", processes=WEB_PROCESSES),
             cwd=REPO,
             env=self.env,
             stdout=self._log("web"),
@@ -76,7 +62,7 @@ class Stack:
         self.start_worker()
         schedule = self.out / "celerybeat-schedule"
         self.beat = subprocess.Popen(
-            [sys.executable, "-m", "celery", "-A", "project", "beat", "--schedule", str(schedule), "-l", "WARNING"],
+            workers.beat_command(schedule=schedule, loglevel="WARNING"),
             cwd=REPO,
             env=self.env,
             stdout=self._log("beat"),

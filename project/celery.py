@@ -1,7 +1,7 @@
 import os
 
 from celery import Celery
-from celery.signals import task_postrun, task_prerun
+from celery.signals import celeryd_init, task_postrun, task_prerun, worker_ready
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "project.settings")
 
@@ -42,3 +42,43 @@ def leave_tenant_context(task=None, **_):
         context.__exit__(None, None, None)
         task.request.tenant_context = None
     drop_broken_connections()
+
+
+@task_postrun.connect
+def count_task(task=None, state=None, **_):
+    from apps.core.metrics import TASKS
+
+    TASKS.labels(task=task.name, outcome=(state or "unknown").lower()).inc()
+
+
+# --- The worker's metrics endpoint (WORKER_METRICS_PORT) ----------------------------------
+
+
+@celeryd_init.connect
+def prepare_metrics(**_):
+    from django.conf import settings
+    from django.core.exceptions import ImproperlyConfigured
+
+    from project.metrics import MULTIPROCESS_DIR, clear_multiprocess_dir
+
+    if settings.WORKER_METRICS_PORT:
+        if not os.environ.get(MULTIPROCESS_DIR):
+            # The tasks run in the pool's processes: without the shared files the
+            # endpoint of the main process would report none of their work.
+            raise ImproperlyConfigured(
+                f"WORKER_METRICS_PORT needs {MULTIPROCESS_DIR}: a directory of this worker's own (wiped at start)"
+            )
+        clear_multiprocess_dir(keep_pid=os.getpid())
+
+
+@worker_ready.connect
+def serve_metrics(**_):
+    from django.conf import settings
+    from prometheus_client import start_http_server
+
+    from project.metrics import registry
+
+    if settings.WORKER_METRICS_PORT:
+        start_http_server(
+            settings.WORKER_METRICS_PORT, addr=settings.WORKER_METRICS_ADDRESS, registry=registry(with_queues=False)
+        )

@@ -7,7 +7,7 @@ by the test session that started them, or by ``python -m project.embedded stop``
 
 This module must not import Django: settings call it before Django is configured, for
 URLs only. Services are started by the entry points: manage.py, `make run`
-(project.devserver), `make test` and `make bench` (`python -m project.embedded exec`).
+(project.serve), `make test` and `make bench` (`python -m project.embedded exec`).
 """
 
 import hashlib

@@ -51,7 +51,30 @@ if not SECRET_KEY:
     SECRET_KEY = "dev-only-insecure-key-set-DJANGO_SECRET_KEY-in-production"
 ALLOWED_HOSTS = os.environ.get("DJANGO_ALLOWED_HOSTS", "127.0.0.1,localhost,testserver").split(",")
 
+# --- Behind TLS -----------------------------------------------------------------------
+# DJANGO_HTTPS=true where users reach the service over https (the production
+# configuration): plain http is redirected, cookies are sent over https only, and
+# browsers are told to keep to https (HSTS). TLS usually ends at a proxy in front
+# (nginx, Caddy, a load balancer) that must set X-Forwarded-Proto and drop the header
+# when a client sends it.
+HTTPS = env_bool("DJANGO_HTTPS", False)
+if HTTPS:
+    SECURE_SSL_REDIRECT = True
+    # Probes and Prometheus may ask over plain http from inside the network.
+    SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^metrics$"]
+    SESSION_COOKIE_SECURE = CSRF_COOKIE_SECURE = True
+    SECURE_HSTS_SECONDS = env_int("DJANGO_HSTS_SECONDS", 365 * 24 * 3600)
+    SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("DJANGO_HSTS_INCLUDE_SUBDOMAINS", True)
+    SECURE_HSTS_PRELOAD = env_bool("DJANGO_HSTS_PRELOAD", True)
+    if env_bool("DJANGO_BEHIND_PROXY", True):
+        SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+# Origins a browser form may be posted from when it is not this host's own (a proxy that
+# rewrites Host); comma-separated, with the scheme: https://faces.example.org
+CSRF_TRUSTED_ORIGINS = [origin for origin in os.environ.get("DJANGO_CSRF_TRUSTED_ORIGINS", "").split(",") if origin]
+
 INSTALLED_APPS = [
+    # WhiteNoise serves static files under the development server too, as in production.
+    "whitenoise.runserver_nostatic",
     "django.contrib.admin",
     "django.contrib.auth",
     "django.contrib.contenttypes",
@@ -61,6 +84,7 @@ INSTALLED_APPS = [
     "rest_framework",
     "drf_spectacular",
     "drf_spectacular_sidecar",
+    "django_prometheus",
     "apps.core",
     "apps.organizations",
     "apps.gallery",
@@ -72,7 +96,12 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    # First and last: request latency by view and status (apps/core/metrics.py).
+    "django_prometheus.middleware.PrometheusBeforeMiddleware",
     "django.middleware.security.SecurityMiddleware",
+    # Static files with hashed names, compressed, cached for a year; before everything
+    # that a static file does not need.
+    "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -80,6 +109,7 @@ MIDDLEWARE = [
     "apps.organizations.middleware.CurrentOrganizationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "django_prometheus.middleware.PrometheusAfterMiddleware",
 ]
 
 ROOT_URLCONF = "project.urls"
@@ -126,6 +156,12 @@ USE_TZ = True
 STATIC_URL = "static/"
 STATICFILES_DIRS = [BASE_DIR / "static"]
 STATIC_ROOT = Path(os.environ.get("STATIC_ROOT", embedded.VAR_DIR / "static"))
+# `manage.py collectstatic` writes hashed, compressed copies into STATIC_ROOT (make serve
+# and the image run it); with debug off the pages link to those.
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {"BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"},
+}
 MEDIA_URL = "media/"
 MEDIA_ROOT = Path(os.environ.get("MEDIA_ROOT", embedded.VAR_DIR / "media"))
 
@@ -166,6 +202,14 @@ CELERY_BEAT_SCHEDULE = {
     # Files left without a row by a killed process (apps/core/files.py).
     "sweep-orphaned-files": {"task": "apps.core.tasks.orphaned_files_sweep_task", "schedule": 86400.0},
 }
+
+# --- Metrics (project/metrics.py; the README lists them) -------------------------------
+# /metrics answers only `Authorization: Bearer <METRICS_TOKEN>`; unset, it answers 404.
+METRICS_TOKEN = os.environ.get("METRICS_TOKEN", "")
+# A worker serves its own metrics on this port when set (0: off), on this address only:
+# keep it inside the network Prometheus scrapes from. Needs PROMETHEUS_MULTIPROC_DIR.
+WORKER_METRICS_PORT = env_int("WORKER_METRICS_PORT", 0)
+WORKER_METRICS_ADDRESS = os.environ.get("WORKER_METRICS_ADDRESS", "127.0.0.1")
 
 # --- Webhooks -------------------------------------------------------------------------
 # Attempts per delivery, the wait before the second (doubling after each failure), and

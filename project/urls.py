@@ -8,6 +8,7 @@ from apps.organizations import media
 from apps.organizations.views import switch_organization
 from apps.recognition import views as recognition_views
 from project.health import healthz
+from project.metrics import metrics_view
 
 urlpatterns = [
     path("admin/switch-organization/", switch_organization, name="switch-organization"),
@@ -20,6 +21,7 @@ urlpatterns = [
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="docs"),
     path("healthz", healthz, name="healthz"),
+    path("metrics", metrics_view, name="metrics"),
     path(f"{settings.MEDIA_URL.strip('/')}/<path:path>", media.serve, name="media"),
 ]
 

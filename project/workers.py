@@ -1,6 +1,8 @@
-"""Starting a Celery worker process from Python: the one way for `make run`
-(project.devserver), the tests and the benchmark."""
+"""The commands of the service's processes (web, worker, beat), and starting a Celery
+worker from Python: the one way for `make run` and `make serve` (project.serve), the
+tests and the benchmarks."""
 
+import socket
 import subprocess
 import sys
 import time
@@ -9,8 +11,35 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 
 
+def free_port() -> int:
+    """A port on 127.0.0.1 that nothing listens on, for a process of ours to take."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
 class WorkerDidNotStart(RuntimeError):
     pass
+
+
+def web_command(*, bind: str, processes: int | None = None) -> list[str]:
+    """gunicorn with project/gunicorn.conf.py; `processes` overrides WEB_CONCURRENCY."""
+    command = [sys.executable, "-m", "gunicorn", "-c", str(REPO / "project" / "gunicorn.conf.py"), "--bind", bind]
+    return command + (["--workers", str(processes)] if processes else [])
+
+
+def beat_command(*, schedule: Path, loglevel: str = "INFO") -> list[str]:
+    return [
+        sys.executable,
+        "-m",
+        "celery",
+        "-A",
+        "project",
+        "beat",
+        "--schedule",
+        str(schedule),
+        f"--loglevel={loglevel}",
+    ]
 
 
 def worker_command(*, pool: str = "prefork", concurrency: int = 1, queue: str = "", node: str = "", loglevel="INFO"):

@@ -7,6 +7,7 @@ from pathlib import Path
 import django.test.testcases
 import pytest
 from django.conf import settings
+from django.core.management import call_command
 from django.db import connection
 from django.test import override_settings
 from rest_framework.test import APIClient
@@ -85,8 +86,19 @@ def isolated_files(request, media_root):
     # The fast tier (make test-fast) runs without provisioned weights.
     if not all(item.get_closest_marker("fast") for item in request.session.items):
         overrides["DEEPFACE_HOME"] = request.getfixturevalue("deepface_home")
+        overrides["STATIC_ROOT"] = request.getfixturevalue("static_root")
     with override_settings(**overrides):
         yield
+
+
+@pytest.fixture(scope="session")
+def static_root(tmp_path_factory) -> Path:
+    """Static files collected as production collects them: the tests run with debug off,
+    and the pages link to the hashed names of WhiteNoise's manifest."""
+    root = tmp_path_factory.mktemp("static")
+    with override_settings(STATIC_ROOT=root):
+        call_command("collectstatic", interactive=False, verbosity=0)
+    return root
 
 
 @pytest.fixture(scope="session")
@@ -138,10 +150,22 @@ def start_worker(queue: str, log: Path, pool: str = "prefork", **settings_env: s
 
 
 @pytest.fixture(scope="session")
-def celery_worker(django_db_setup, django_db_blocker, celery_queue, isolated_files, tmp_path_factory):
+def worker_metrics_url() -> str:
+    """Where the session's worker serves its metrics (WORKER_METRICS_PORT)."""
+    return f"http://127.0.0.1:{workers.free_port()}/metrics"
+
+
+@pytest.fixture(scope="session")
+def celery_worker(
+    django_db_setup, django_db_blocker, celery_queue, isolated_files, tmp_path_factory, worker_metrics_url
+):
     log = tmp_path_factory.mktemp("worker") / "worker.log"
+    metrics = {
+        "WORKER_METRICS_PORT": worker_metrics_url.split(":")[-1].split("/")[0],
+        "PROMETHEUS_MULTIPROC_DIR": str(tmp_path_factory.mktemp("worker-metrics")),
+    }
     with django_db_blocker.unblock():
-        process = start_worker(celery_queue, log)
+        process = start_worker(celery_queue, log, **metrics)
     yield process
     workers.stop_worker(process)
     print(f"\ncelery worker log: {log}")

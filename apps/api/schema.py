@@ -1,6 +1,7 @@
-"""OpenAPI details drf-spectacular cannot infer: the API-key scheme, and the one error
-shape on every operation."""
+"""OpenAPI details drf-spectacular cannot infer: the API-key and session schemes, and
+the one error shape on every operation."""
 
+from drf_spectacular.authentication import SessionScheme
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
 
 ERROR_STATUSES = {
@@ -14,7 +15,7 @@ ERROR_STATUSES = {
     "415": "Unsupported media type",
     "422": "No usable face",
     "429": "Throttled or queue full (see Retry-After)",
-    "503": "Model or worker unavailable",
+    "503": "Model, worker, database or broker unavailable (see Retry-After)",
 }
 
 ERROR_SCHEMA = {
@@ -45,6 +46,13 @@ class ApiKeyScheme(OpenApiAuthenticationExtension):
             "name": "Authorization",
             "description": "`Api-Key <key>`",
         }
+
+
+class OrganizationSessionScheme(SessionScheme):
+    """The capture page's session (a signed-in member, CSRF enforced), as DRF's own."""
+
+    target_class = "apps.api.authentication.OrganizationSessionAuthentication"
+    priority = 0
 
 
 def add_error_responses(result, generator, request, public):

@@ -8,6 +8,7 @@ from functools import cache
 import numpy as np
 from django.conf import settings
 
+from apps.core import metrics
 from apps.core.errors import ImageTooLarge, InvalidImage, ModelUnavailable
 from apps.recognition.pipeline import catalog, quality
 from apps.recognition.pipeline.engine import FaceAnalyzer, ModelNotReady
@@ -16,13 +17,14 @@ from apps.recognition.pipeline.images import ImageRejected, decode_image
 
 @cache
 def _build(model_name: str, detector: str) -> FaceAnalyzer:
-    return FaceAnalyzer(
-        model_name=model_name,
-        detector=detector,
-        deepface_home=settings.DEEPFACE_HOME,
-        detect_max_side=settings.RECOGNITION_DETECT_MAX_SIDE,
-        model_threads=settings.RECOGNITION_MODEL_THREADS,
-    )
+    with metrics.model_loading(model=model_name, detector=detector):
+        return FaceAnalyzer(
+            model_name=model_name,
+            detector=detector,
+            deepface_home=settings.DEEPFACE_HOME,
+            detect_max_side=settings.RECOGNITION_DETECT_MAX_SIDE,
+            model_threads=settings.RECOGNITION_MODEL_THREADS,
+        )
 
 
 def analyzer_by_name(model_name: str, detector: str) -> FaceAnalyzer:

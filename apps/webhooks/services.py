@@ -12,6 +12,7 @@ from django.db import transaction
 from django.utils import timezone
 from requests_hardened.ip_filter import InvalidIPAddress
 
+from apps.core import metrics
 from apps.webhooks import signing
 from apps.webhooks.models import Event, WebhookDelivery, WebhookSubscription
 from apps.webhooks.tasks import delivery_attempt_task
@@ -113,6 +114,8 @@ def delivery_attempt(*, delivery_id: int) -> float | None:
     else:
         delay = settings.WEBHOOK_RETRY_BASE_SECONDS * 2 ** (delivery.attempts - 1)
     delivery.save(update_fields=["attempts", "last_attempt_at", "response_status", "error", "status", "delivered_at"])
+    outcome = "retrying" if delay is not None else delivery.status  # delivered or failed
+    metrics.WEBHOOK_ATTEMPTS.labels(outcome=outcome).inc()
     return delay
 
 

@@ -8,7 +8,6 @@ import http.server
 import io
 import json
 import re
-import socket
 import threading
 from collections import deque
 from datetime import datetime
@@ -19,6 +18,7 @@ import cv2
 import numpy as np
 
 from clients import camera_client as cc
+from project.workers import free_port
 from tests.faces import photo
 
 # --- Helpers: real images and videos -------------------------------------------------
@@ -60,12 +60,6 @@ def jpeg_again(pixels: np.ndarray, quality: int) -> np.ndarray:
 
 def quiet_console() -> cc.Console:
     return cc.Console(out=io.StringIO(), err=io.StringIO())
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 SUMMARY = re.compile(

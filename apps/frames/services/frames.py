@@ -14,6 +14,7 @@ from django.core.files.base import ContentFile
 from django.db import transaction
 from django.utils import timezone
 
+from apps.core import metrics
 from apps.core.errors import QueueFull
 from apps.frames.recorder import IMMEDIATE, Recorder
 from apps.frames.tasks import frame_process_task
@@ -225,6 +226,7 @@ def frame_analyze(frame: Frame, models_running) -> FrameAnalysis:
 def frame_fail(*, frame: Frame, error: Exception) -> Frame:
     logger.error("frame %s failed", frame.pk, exc_info=error)
     code = getattr(error, "code", "processing_failed")
+    metrics.FRAMES_FAILED.labels(code=code).inc()
     Frame.objects.filter(pk=frame.pk).update(
         status=Frame.Status.FAILED, finished_at=timezone.now(), error_code=code, error=str(error)[:2000]
     )
@@ -271,6 +273,8 @@ def frame_record(*, frame: Frame, analysis: FrameAnalysis) -> Frame:
     except BaseException:
         _delete_crops(sightings)  # written before the rows that would have named them
         raise
+    recognized = sum(sighting.person_id is not None for sighting in sightings)
+    metrics.frame_recorded(timings_ms=frame.timings, recognized=recognized, unknown=len(sightings) - recognized)
     return frame
 
 
