@@ -42,3 +42,16 @@ def test_benchmark_sections_alone_make_a_report_of_their_own(tmp_path):
     markdown = (tmp_path / "benchmark.md").read_text()
     assert "## Worker" in markdown and "Service vs its own pipeline" not in markdown
     assert f"{report['model']} model, {report['detector']} detector" in markdown
+
+
+def test_the_web_capacity_benchmark_measures_each_configuration(tmp_path):
+    run_benchmark_command(
+        "benchmarks.web_capacity",
+        *("--processes", "1,2", "--clients", "2", "--client-processes", "1", "--seconds", "2", "--out", str(tmp_path)),
+    )
+    report = json.loads((tmp_path / "web_capacity.json").read_text())
+    assert [row["processes"] for row in report["rows"]] == [1, 2]
+    for row in report["rows"]:
+        assert row["accepted_per_second"] > 0 and set(row["statuses"]) == {"202"}, row
+        assert 0 < row["p50_ms"] <= row["p95_ms"]
+    assert "| 2 × 4 |" in (tmp_path / "web_capacity.md").read_text()
