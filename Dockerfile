@@ -1,4 +1,3 @@
-# syntax=docker/dockerfile:1
 # One image for every process of the service: web (the default command), worker and
 # beat (compose.yaml). The model weights are converted and verified at build time, so
 # the image runs without a network. The conversion of FaceNet's and BlazeFace's weights
@@ -31,7 +30,7 @@ FROM base
 RUN useradd --system --home-dir /var/lib/faces --create-home faces \
     && mkdir -p /var/lib/faces/media && chown -R faces:faces /var/lib/faces
 COPY . .
-COPY --from=weights /weights /opt/weights
+COPY --from=weights --chown=faces:faces /weights /opt/weights
 ENV DEEPFACE_HOME=/opt/weights VAR_DIR=/var/lib/faces MEDIA_ROOT=/var/lib/faces/media STATIC_ROOT=/app/staticfiles \
     DJANGO_DEBUG=false WEB_BIND=0.0.0.0:8000
 RUN DATABASE_URL=postgresql://build@unused/unused CELERY_BROKER_URL=redis://unused:6379/0 \

@@ -4,6 +4,7 @@ import subprocess
 import uuid
 from pathlib import Path
 
+import django.contrib.staticfiles.handlers
 import django.test.testcases
 import pytest
 from django.conf import settings
@@ -23,6 +24,10 @@ REPO = Path(__file__).resolve().parent.parent
 # Ours must answer /media/ with the application's own view, which checks who may see
 # a file (apps.organizations.media), exactly as in production.
 django.test.testcases._MediaFilesHandler = lambda application: application
+# Nor does it serve static files from the apps' folders under their plain names: the
+# pages link to the hashed names of the collected files (debug is off in tests), which
+# the application's WhiteNoise serves, as in production.
+django.contrib.staticfiles.handlers.StaticFilesHandler = lambda application: application
 
 
 def pytest_collection_finish(session):

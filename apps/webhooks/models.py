@@ -55,6 +55,7 @@ class WebhookDelivery(TenantOwned):
     class Meta:
         indexes = [models.Index(fields=["organization", "created_at"])]
         ordering = ["-created_at", "-pk"]
+        verbose_name_plural = "webhook deliveries"
 
     def __str__(self) -> str:
         return f"{self.event} → {self.subscription} ({self.status})"
