@@ -1,6 +1,7 @@
 """What every section uses: the shared photos as camera frames, a small enrolled
 gallery, percentiles and the machine's description. Imported after django.setup()."""
 
+import json
 import os
 import platform
 import sys
@@ -57,3 +58,10 @@ def machine() -> dict:
         "python": platform.python_version(),
         "os": platform.platform(),
     }
+
+
+def write_report(out: Path, stem: str, report: dict, text: str) -> None:
+    """OUT/<stem>.json and OUT/<stem>.md, and the Markdown on the terminal."""
+    (out / f"{stem}.json").write_text(json.dumps(report, indent=2))
+    (out / f"{stem}.md").write_text(text)
+    print(text)

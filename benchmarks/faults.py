@@ -16,7 +16,6 @@ processes. Writes DIR/faults.md and DIR/faults.json.
 """
 
 import argparse
-import json
 import time
 import uuid
 from pathlib import Path
@@ -55,7 +54,7 @@ def main(argv=None) -> dict:
     environment = setup_django(args.out, DATABASE, {"API_MAX_QUEUED_FRAMES": str(args.queue_limit)})
     # These import Django's models: only once Django is set up.
     from apps.organizations.services import api_key_create, organization_create
-    from benchmarks.common import camera_frames, enroll_gallery, machine
+    from benchmarks.common import camera_frames, enroll_gallery, machine, write_report
     from benchmarks.fault_report import figures, markdown
     from benchmarks.fault_stack import Stack
     from benchmarks.fault_traffic import Camera, Log, Watch, burst
@@ -117,9 +116,7 @@ def main(argv=None) -> dict:
         "unsent_at_end": unsent,
         **figures(windows, log.snapshot(), watch.samples, organization),
     }
-    (args.out / "faults.json").write_text(json.dumps(report, indent=2))
-    (args.out / "faults.md").write_text(markdown(report))
-    print(markdown(report))
+    write_report(args.out, "faults", report, markdown(report))
     return report
 
 

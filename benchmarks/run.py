@@ -148,7 +148,7 @@ def main(argv=None) -> dict:
     setup_django(args.out, "faces_bench", environment)
     # These import Django's models: only once Django is set up.
     from apps.organizations.services import api_key_create, organization_create
-    from benchmarks.common import enroll_gallery, machine
+    from benchmarks.common import enroll_gallery, machine, write_report
     from benchmarks.report import markdown
 
     organization = organization_create(
@@ -171,9 +171,7 @@ def main(argv=None) -> dict:
         report.update(measured)
         print(f"  {section}: {json.dumps(measured)}", flush=True)
         (args.out / "benchmark.partial.json").write_text(json.dumps(report, indent=2))
-    (args.out / "benchmark.json").write_text(json.dumps(report, indent=2))
-    (args.out / "benchmark.md").write_text(markdown(report))
-    print(markdown(report))
+    write_report(args.out, "benchmark", report, markdown(report))
     return report
 
 

@@ -11,7 +11,6 @@ configurations with each other, in one run. Writes DIR/web_capacity.md and .json
 """
 
 import argparse
-import json
 import os
 import subprocess
 import threading
@@ -144,7 +143,7 @@ def main(argv=None) -> dict:
     # No backpressure or throttling in the way: the server's own limit is measured.
     environment = setup_django(args.out, DATABASE, {"API_MAX_QUEUED_FRAMES": "100000000"})
     environment = {**os.environ, **environment}
-    from benchmarks.common import camera_frames, machine
+    from benchmarks.common import camera_frames, machine, write_report
 
     frames = camera_frames(25)
     rows = []
@@ -157,9 +156,7 @@ def main(argv=None) -> dict:
         "settings": vars(args) | {"out": str(args.out)},
         "rows": rows,
     }
-    (args.out / "web_capacity.json").write_text(json.dumps(report, indent=2))
-    (args.out / "web_capacity.md").write_text(markdown(report))
-    print(markdown(report))
+    write_report(args.out, "web_capacity", report, markdown(report))
     return report
 
 
