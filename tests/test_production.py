@@ -6,12 +6,14 @@ TLS are checked on the wire and by `manage.py check --deploy`."""
 
 import os
 import re
+import signal
 import subprocess
 import sys
 import time
 from contextlib import contextmanager
 from pathlib import Path
 
+import psutil
 import pytest
 import requests
 from django.conf import settings
@@ -180,3 +182,51 @@ def test_check_deploy_reports_nothing_in_the_documented_production_configuration
     )
     assert result.returncode == 0, result.stdout + result.stderr
     assert "System check identified no issues (0 silenced)." in result.stdout
+
+
+def test_make_serve_runs_web_worker_and_beat_which_recognize_a_frame_and_stop_together(make_org, tmp_path):
+    """`python -m project.serve --production`, what `make serve` runs after collectstatic:
+    gunicorn, a worker and the beat, each a process of its own; Ctrl-C stops them all."""
+    _, api_key, _ = make_org("serve")
+    port = workers.free_port()
+    queue = f"serve-{port}"  # a queue of its own: the session's worker must not take its frames
+    env = production_env(WEB_BIND=f"127.0.0.1:{port}", CELERY_TASK_DEFAULT_QUEUE=queue, VAR_DIR=str(tmp_path))
+    log = tmp_path / "serve.log"
+    with open(log, "w") as out:
+        serve = subprocess.Popen(
+            [sys.executable, "-m", "project.serve", "--production"],
+            cwd=REPO,
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    try:
+        url, deadline = f"http://127.0.0.1:{port}", time.monotonic() + 120
+        while True:  # healthy: the database, the broker and a worker that answers
+            assert serve.poll() is None, log.read_text()[-3000:]
+            try:
+                if requests.get(f"{url}/healthz", timeout=5).status_code == 200:
+                    break
+            except requests.ConnectionError:
+                pass
+            assert time.monotonic() < deadline, log.read_text()[-3000:]
+            time.sleep(0.5)
+        answer = requests.post(
+            f"{url}/api/v1/frames/",
+            params={"wait": "30"},
+            headers={"Authorization": f"Api-Key {api_key}"},
+            files={"image": ("a.jpg", photo_bytes("img1.jpg"), "image/jpeg")},
+            timeout=60,
+        )
+        assert answer.status_code == 200 and answer.json()["status"] == "done", answer.text
+        children = psutil.Process(serve.pid).children()
+        commands = [" ".join(child.cmdline()) for child in children]
+        assert sum("gunicorn" in c for c in commands) == 1, commands
+        assert sum(" worker" in c for c in commands) == 1 and sum(" beat" in c for c in commands) == 1, commands
+    finally:
+        if serve.poll() is None:
+            os.killpg(serve.pid, signal.SIGINT)  # Ctrl-C
+        serve.wait(timeout=60)
+    assert not [child.pid for child in children if child.is_running() and child.status() != psutil.STATUS_ZOMBIE]
+    assert "Stopped." in log.read_text()
