@@ -33,6 +33,18 @@ METRICS_TOKEN = "smoke-metrics-token"
 CONTENT_TYPES = {"stylesheet": "text/css", "script": "text/javascript"}
 
 
+@pytest.fixture
+def queue_of_its_own():
+    """Where the production server sends its tasks: not the session's worker's queue,
+    nor the default one of a `make run` worker on the same broker. Deleted after."""
+    from project.celery import app
+
+    name = f"production-{workers.free_port()}"
+    yield name
+    with app.connection_for_write() as conn:
+        conn.default_channel.queue_delete(name)
+
+
 def production_env(**extra: str) -> dict:
     env = {
         key: value
@@ -93,11 +105,13 @@ def assets_of(page) -> dict[str, list[str]]:
     )
 
 
-def test_the_pages_load_with_their_assets_a_frame_is_accepted_and_metrics_read(make_org, chromium, tmp_path):
+def test_the_pages_load_with_their_assets_a_frame_is_accepted_and_metrics_read(
+    make_org, chromium, tmp_path, queue_of_its_own
+):
     organization, api_key, _ = make_org("production")
     owner = User.objects.create_user("prod-owner", password="secret-pw", is_staff=True)
     Membership.objects.create(organization=organization, user=owner, role=Membership.Role.OWNER)
-    with production_server(tmp_path) as url:
+    with production_server(tmp_path, CELERY_TASK_DEFAULT_QUEUE=queue_of_its_own) as url:
         page = chromium.new_page(viewport={"width": 1280, "height": 900})
         failed = []
         page.on("response", lambda response: response.status >= 400 and failed.append(response.url))
@@ -184,13 +198,16 @@ def test_check_deploy_reports_nothing_in_the_documented_production_configuration
     assert "System check identified no issues (0 silenced)." in result.stdout
 
 
-def test_make_serve_runs_web_worker_and_beat_which_recognize_a_frame_and_stop_together(make_org, tmp_path):
+def test_make_serve_runs_web_worker_and_beat_which_recognize_a_frame_and_stop_together(
+    make_org, tmp_path, queue_of_its_own
+):
     """`python -m project.serve --production`, what `make serve` runs after collectstatic:
     gunicorn, a worker and the beat, each a process of its own; Ctrl-C stops them all."""
     _, api_key, _ = make_org("serve")
     port = workers.free_port()
-    queue = f"serve-{port}"  # a queue of its own: the session's worker must not take its frames
-    env = production_env(WEB_BIND=f"127.0.0.1:{port}", CELERY_TASK_DEFAULT_QUEUE=queue, VAR_DIR=str(tmp_path))
+    env = production_env(
+        WEB_BIND=f"127.0.0.1:{port}", CELERY_TASK_DEFAULT_QUEUE=queue_of_its_own, VAR_DIR=str(tmp_path)
+    )
     log = tmp_path / "serve.log"
     with open(log, "w") as out:
         serve = subprocess.Popen(

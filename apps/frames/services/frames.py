@@ -175,7 +175,7 @@ class FrameAnalysis:
         return np.stack([face.embedding for face in self.faces]) if self.faces else np.zeros((0, 0), np.float32)
 
 
-def frame_process(*, frame_id: int, recorder: Recorder | None = None) -> Frame:
+def frame_process(*, frame_id: int, recorder: Recorder | None = None) -> Frame | None:
     """Recognize every face of a frame and store one sighting per face.
 
     The models' part runs here. The database writes (frame_start, frame_record,
@@ -184,9 +184,13 @@ def frame_process(*, frame_id: int, recorder: Recorder | None = None) -> Frame:
     (recognition.recorder).
 
     Safe to run twice (a redelivered task): a finished frame is left alone, and a
-    later attempt replaces whatever sightings an earlier one left."""
+    later attempt replaces whatever sightings an earlier one left. A frame deleted
+    before its turn (a person's erasure, a purge) is skipped."""
     recorder = recorder or IMMEDIATE
-    frame = Frame.objects.select_related("organization", "camera").get(pk=frame_id)
+    frame = Frame.objects.select_related("organization", "camera").filter(pk=frame_id).first()
+    if frame is None:
+        logger.info("frame %s was deleted before it was processed", frame_id)
+        return None
     if frame.status in (Frame.Status.DONE, Frame.Status.FAILED):
         return frame
     frame.started_at, frame.attempts = timezone.now(), frame.attempts + 1
