@@ -56,6 +56,7 @@ class OrganizationAdmin(TenantAdmin):
         "sighting_retention_days",
         "unknown_retention_days",
         "visit_gap_seconds",
+        "time_zone",
         "calibration_plot",
     ]
     inlines = [CalibrationInline]

@@ -1,4 +1,7 @@
+import zoneinfo
+
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.db import models
 
 from apps.core.models import TenantOwned
@@ -6,6 +9,17 @@ from apps.recognition.pipeline import catalog
 
 MODEL_CHOICES = [(name, name) for name in catalog.MODELS]
 DETECTOR_CHOICES = [(name, name) for name in catalog.DETECTORS]
+
+
+def default_time_zone() -> str:
+    return settings.TIME_ZONE
+
+
+def validate_time_zone(name: str) -> None:
+    try:
+        zoneinfo.ZoneInfo(name)
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+        raise ValidationError(f"{name!r} is not a time zone (use an IANA name such as Europe/Paris).") from None
 
 
 class Organization(models.Model):
@@ -29,6 +43,8 @@ class Organization(models.Model):
     unknown_retention_days = models.PositiveIntegerField(null=True, blank=True, default=30)
     # Sightings of a person at a camera at most this far apart belong to one visit.
     visit_gap_seconds = models.PositiveIntegerField(default=60)
+    # Where the organization's days begin and end (attendance), an IANA name.
+    time_zone = models.CharField(max_length=64, default=default_time_zone, validators=[validate_time_zone])
     created_at = models.DateTimeField(auto_now_add=True)
 
     def __str__(self) -> str:
@@ -45,6 +61,10 @@ class Organization(models.Model):
         if self.match_thresholds.get(model_name) is not None:
             return "explicit"
         return "calibrated" if self.calibrated_thresholds.get(model_name) is not None else "default"
+
+    @property
+    def zone(self) -> zoneinfo.ZoneInfo:
+        return zoneinfo.ZoneInfo(self.time_zone)
 
     @property
     def threshold(self) -> float:

@@ -6,6 +6,9 @@ from django.utils import timezone
 from apps.gallery.models import Person
 from apps.organizations.models import Camera
 
+# A year of days: the query stays bounded by the organization's visits in the range.
+MAX_ATTENDANCE_DAYS = 366
+
 
 class ReportFilterForm(forms.Form):
     """The filters of the sightings and visits pages, and of their CSV export."""
@@ -60,3 +63,44 @@ class CorrectionForm(forms.Form):
 
 class PromoteForm(forms.Form):
     name = forms.CharField(max_length=200)
+
+
+class AttendanceForm(forms.Form):
+    """The attendance page's choices; days of the organization's time zone. Without
+    dates: the current week, Monday to today."""
+
+    period = forms.ChoiceField(
+        choices=[("day", "Per day"), ("week", "Per week"), ("month", "Per month")], required=False
+    )
+    person = forms.ModelChoiceField(queryset=Person.objects.none(), required=False)
+    camera = forms.ModelChoiceField(queryset=Camera.objects.none(), required=False)
+    since = forms.DateField(required=False, widget=forms.DateInput(attrs={"type": "date"}), label="From")
+    until = forms.DateField(required=False, widget=forms.DateInput(attrs={"type": "date"}), label="To")
+
+    def __init__(self, *args, organization, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.organization = organization
+        self.fields["person"].queryset = Person.objects.filter(organization=organization).order_by("name")
+        self.fields["camera"].queryset = Camera.objects.filter(organization=organization).order_by("name")
+
+    def clean(self):
+        data = super().clean()
+        today = timezone.now().astimezone(self.organization.zone).date()
+        data["since"] = data.get("since") or today - timedelta(days=today.weekday())
+        data["until"] = data.get("until") or today
+        if data["until"] < data["since"]:
+            raise forms.ValidationError("'To' is before 'From'.")
+        if (data["until"] - data["since"]).days > MAX_ATTENDANCE_DAYS:
+            raise forms.ValidationError(f"At most {MAX_ATTENDANCE_DAYS} days at a time.")
+        return data
+
+    def filters(self) -> dict:
+        """attendance()'s keyword arguments; `until` includes the whole day."""
+        data = self.cleaned_data
+        return {
+            "period": data.get("period") or "day",
+            "person": data["person"].pk if data.get("person") else None,
+            "camera": data["camera"].pk if data.get("camera") else None,
+            "since": data["since"],
+            "until": data["until"] + timedelta(days=1),
+        }

@@ -19,7 +19,8 @@ from apps.core.access import get_for_organization
 from apps.core.errors import NotFound, ServiceError
 from apps.gallery.models import FaceImage, Person
 from apps.sightings import charts, selectors, services
-from apps.sightings.forms import CorrectionForm, PromoteForm, ReportFilterForm
+from apps.sightings.attendance import attendance as attendance_rows
+from apps.sightings.forms import AttendanceForm, CorrectionForm, PromoteForm, ReportFilterForm
 from apps.sightings.models import Sighting, StrangerProfile
 
 PAGE_SIZE = 50
@@ -131,6 +132,51 @@ def sightings_export(request, organization):
     stamp = timezone.now().strftime("%Y%m%d-%H%M%S")
     response = StreamingHttpResponse(_csv(writer, header, lines), content_type="text/csv")
     response["Content-Disposition"] = f'attachment; filename="{organization.slug}-{view}-{stamp}.csv"'
+    return response
+
+
+def _attendance(request, organization):
+    form = AttendanceForm(request.GET or {}, organization=organization)
+    rows = attendance_rows(organization=organization, **form.filters()) if form.is_valid() else []
+    return form, rows
+
+
+@report_view
+def attendance(request, organization):
+    form, rows = _attendance(request, organization)
+    page = Paginator(rows, PAGE_SIZE).get_page(request.GET.get("page"))
+    query = request.GET.copy()
+    query.pop("page", None)
+    return render(request, "reports/attendance.html", {"form": form, "page": page, "query": query.urlencode()})
+
+
+@report_view
+def attendance_export(request, organization):
+    """Attendance as CSV, in the organization's time zone; recorded in the audit log."""
+    form, rows = _attendance(request, organization)
+    services.report_exported(
+        organization=organization,
+        report="attendance",
+        filters={key: value for key, value in request.GET.items() if value and key != "page"},
+        user=request.user,
+    )
+    header = ["period", "person", "days_present", "first_seen", "last_seen", "present_seconds", "cameras"]
+    lines = (
+        [
+            row.period.isoformat(),
+            row.person,
+            row.days,
+            row.first_seen.isoformat(),
+            row.last_seen.isoformat(),
+            round(row.present.total_seconds()),
+            "; ".join(row.cameras),
+        ]
+        for row in rows
+    )
+    writer = csv.writer(_CsvLine())
+    stamp = timezone.now().strftime("%Y%m%d-%H%M%S")
+    response = StreamingHttpResponse(_csv(writer, header, lines), content_type="text/csv")
+    response["Content-Disposition"] = f'attachment; filename="{organization.slug}-attendance-{stamp}.csv"'
     return response
 
 

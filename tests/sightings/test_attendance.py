@@ -1,0 +1,107 @@
+"""Attendance from real frames: posted through the API with their capture times, as a
+camera does, recognized by the session's Celery worker with the Dlib model, grouped
+into visits; read per day of the organization's time zone (New York, UTC-5 in
+December), across its midnight."""
+
+import csv
+import io
+from datetime import date, datetime, timedelta
+from zoneinfo import ZoneInfo
+
+import pytest
+from django.contrib.auth.models import User
+
+from apps.organizations.models import Camera, Membership
+from apps.sightings.attendance import attendance
+from apps.sightings.models import Visit
+from tests.faces import photo_bytes
+from tests.worker import enroll
+
+pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
+
+NEW_YORK = ZoneInfo("America/New_York")
+# Ann (id01) in img2 and img4; a visit across New York's midnight, at the door, and a
+# later one in the lobby the next morning.
+CAPTURES = [
+    ("door", "img2.jpg", datetime(2026, 12, 1, 23, 58, 30, tzinfo=NEW_YORK)),
+    ("door", "img4.jpg", datetime(2026, 12, 1, 23, 59, 30, tzinfo=NEW_YORK)),
+    ("door", "img2.jpg", datetime(2026, 12, 2, 0, 0, 30, tzinfo=NEW_YORK)),
+    ("door", "img4.jpg", datetime(2026, 12, 2, 0, 1, 30, tzinfo=NEW_YORK)),
+    ("lobby", "img2.jpg", datetime(2026, 12, 2, 9, 0, 0, tzinfo=NEW_YORK)),
+]
+
+
+@pytest.fixture
+def seen_across_midnight(celery_worker, make_org):
+    organization, key, client = make_org("attendance")
+    organization.time_zone, organization.visit_gap_seconds = "America/New_York", 120
+    organization.save(update_fields=["time_zone", "visit_gap_seconds"])
+    cameras = {name: Camera.objects.create(organization=organization, name=name) for name in ("door", "lobby")}
+    ann = enroll(organization, "Ann", "img1.jpg")
+    for camera, photo, captured_at in CAPTURES:
+        answer = client.post(
+            "/api/v1/frames/?wait=30",
+            {
+                "image": io.BytesIO(photo_bytes(photo)),
+                "camera": cameras[camera].pk,
+                "captured_at": captured_at.isoformat(),
+            },
+            format="multipart",
+        )
+        assert answer.status_code == 200 and answer.json()["status"] == "done", answer.content
+        assert [face["person"]["name"] for face in answer.json()["faces"]] == ["Ann"]
+    assert Visit.objects.filter(organization=organization).count() == 2  # across midnight, and the lobby
+    return organization, ann
+
+
+def test_a_day_is_the_organizations_and_a_visit_across_its_midnight_counts_in_both(seen_across_midnight):
+    organization, ann = seen_across_midnight
+    first, second = attendance(organization=organization, since=date(2026, 12, 1), until=date(2026, 12, 3))
+    midnight = datetime(2026, 12, 2, tzinfo=NEW_YORK)
+    assert (first.person, first.period, first.cameras) == ("Ann", date(2026, 12, 1), ("door",))
+    assert first.first_seen == CAPTURES[0][2] and first.last_seen == midnight
+    assert first.present == timedelta(seconds=90)
+    assert (second.period, second.cameras) == (date(2026, 12, 2), ("door", "lobby"))
+    assert second.first_seen == midnight and second.last_seen == CAPTURES[-1][2]
+    assert second.present == timedelta(seconds=90)  # the lobby's single frame adds no time
+    assert first.first_seen.tzinfo == NEW_YORK
+
+    [week] = attendance(organization=organization, since=date(2026, 11, 30), until=date(2026, 12, 7), period="week")
+    assert (week.period, week.days, week.present) == (date(2026, 11, 30), 2, timedelta(seconds=180))
+    # In UTC all of it falls on December 2nd (04:58 to 14:00): one day.
+    organization.time_zone = "UTC"
+    [utc] = attendance(organization=organization, since=date(2026, 12, 1), until=date(2026, 12, 3))
+    assert (utc.period, utc.days, utc.present) == (date(2026, 12, 2), 1, timedelta(seconds=180))
+    # Filters: a camera, and a day range that holds none of it.
+    organization.time_zone = "America/New_York"
+    lobby_camera = Camera.objects.get(organization=organization, name="lobby")
+    [lobby] = attendance(
+        organization=organization, since=date(2026, 12, 1), until=date(2026, 12, 3), camera=lobby_camera.pk
+    )
+    assert (lobby.period, lobby.cameras, lobby.present) == (date(2026, 12, 2), ("lobby",), timedelta(0))
+    assert lobby.first_seen == lobby.last_seen == CAPTURES[-1][2]
+    assert attendance(organization=organization, since=date(2026, 12, 3), until=date(2026, 12, 4)) == []
+
+
+def test_the_report_page_and_its_csv_show_it_to_members_only(seen_across_midnight, make_org, client):
+    organization, ann = seen_across_midnight
+    viewer = User.objects.create_user("attendance-viewer", password="pw")
+    Membership.objects.create(organization=organization, user=viewer, role=Membership.Role.VIEWER)
+    client.force_login(viewer)
+    query = {"since": "2026-12-01", "until": "2026-12-02"}
+    page = client.get("/reports/attendance/", query).content.decode()
+    assert "Days of America/New_York" in page
+    assert "2026-12-01 23:58" in page and "2026-12-02 09:00" in page and "door, lobby" in page
+    export = client.get("/reports/attendance/export/", {**query, "period": "month"})
+    rows = list(csv.DictReader(io.StringIO(b"".join(export.streaming_content).decode())))
+    assert [(r["period"], r["person"], r["days_present"], r["present_seconds"]) for r in rows] == [
+        ("2026-12-01", "Ann", "2", "180")
+    ]
+    assert rows[0]["first_seen"] == "2026-12-01T23:58:30-05:00"
+    # Another organization's member sees nobody; its person id is no filter here.
+    other, _, _ = make_org("attendance-other")
+    stranger = User.objects.create_user("other-viewer", password="pw")
+    Membership.objects.create(organization=other, user=stranger, role=Membership.Role.VIEWER)
+    client.force_login(stranger)
+    page = client.get("/reports/attendance/", {**query, "person": ann.pk}).content.decode()
+    assert "Ann" not in page and "Select a valid choice" in page
