@@ -55,3 +55,14 @@ def test_the_web_capacity_benchmark_measures_each_configuration(tmp_path):
         assert row["accepted_per_second"] > 0 and set(row["statuses"]) == {"202"}, row
         assert 0 < row["p50_ms"] <= row["p95_ms"]
     assert "| 2 × 4 |" in (tmp_path / "web_capacity.md").read_text()
+
+
+def test_the_attendance_benchmark_times_each_query(tmp_path):
+    run_benchmark_command(
+        "benchmarks.attendance", "--people", "5", "--visits", "60", "--repeats", "1", "--out", str(tmp_path)
+    )
+    report = json.loads((tmp_path / "attendance.json").read_text())
+    by_case = {result["case"]: result for result in report["results"]}
+    assert by_case["all people, per month"]["rows"] == 5
+    assert 0 < by_case["one person, per day"]["rows"] <= by_case["all people, per day"]["rows"]
+    assert all(result["seconds"] > 0 for result in report["results"])

@@ -1,0 +1,125 @@
+"""Attendance at size: `python -m benchmarks.attendance [--people 1000] [--visits 100000]`.
+
+An organization of `--people` people with `--visits` visits over one month at 5 cameras
+(workdays' arrivals and departures, a few of them across midnight), among another
+organization's rows of the same size, on the embedded PostgreSQL (database
+`faces_attendance`). Times the month's attendance per day and per month for all, and
+per day for one person, as the report page and its export ask for them (median of
+`--repeats`). Writes DIR/attendance.md and DIR/attendance.json.
+"""
+
+import argparse
+import random
+import statistics
+import time
+from datetime import date, datetime, timedelta
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+from benchmarks.environment import REPO, setup_django
+
+DATABASE = "faces_attendance"
+MONTH = (date(2026, 11, 1), date(2026, 12, 1))
+
+
+def populate(organization, people: int, visits: int, rng: random.Random) -> None:
+    from apps.gallery.models import Person
+    from apps.organizations.models import Camera
+    from apps.sightings.models import Visit
+
+    cameras = Camera.objects.bulk_create(Camera(organization=organization, name=f"camera {i}") for i in range(5))
+    persons = Person.objects.bulk_create(
+        Person(organization=organization, name=f"person {i:04d}") for i in range(people)
+    )
+    zone, days = organization.zone, (MONTH[1] - MONTH[0]).days
+    rows = []
+    for _ in range(visits):
+        day = MONTH[0] + timedelta(days=rng.randrange(days))
+        start = datetime(day.year, day.month, day.day, tzinfo=zone) + timedelta(
+            seconds=rng.randrange(6 * 3600, 24 * 3600)
+        )
+        rows.append(
+            Visit(
+                organization=organization,
+                person=rng.choice(persons),
+                camera=rng.choice(cameras),
+                started_at=start,
+                ended_at=start + timedelta(seconds=rng.randrange(0, 4 * 3600)),
+                frames=1,
+                closed=True,
+            )
+        )
+    Visit.objects.bulk_create(rows, batch_size=5000)
+
+
+def timed(function, repeats: int) -> tuple[float, int]:
+    seconds, rows = [], 0
+    for _ in range(repeats):
+        started = time.perf_counter()
+        rows = len(function())
+        seconds.append(time.perf_counter() - started)
+    return statistics.median(seconds), rows
+
+
+def main(argv=None) -> dict:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--people", type=int, default=1000)
+    parser.add_argument("--visits", type=int, default=100_000)
+    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--out", type=Path, default=REPO / "var" / "attendance")
+    args = parser.parse_args(argv)
+    args.out.mkdir(parents=True, exist_ok=True)
+    setup_django(args.out, DATABASE, {})
+    from django.db import connection
+
+    from apps.organizations.services import organization_create
+    from apps.sightings.attendance import attendance
+    from apps.sightings.models import Visit
+    from benchmarks.common import machine, write_report
+
+    rng = random.Random(7)
+    organization = organization_create(slug="attendance")
+    organization.time_zone = "Europe/Paris"
+    organization.save(update_fields=["time_zone"])
+    populate(organization, args.people, args.visits, rng)
+    populate(organization_create(slug="attendance-other"), args.people, args.visits, rng)
+    with connection.cursor() as cursor:
+        cursor.execute("ANALYZE")
+    one = Visit.objects.filter(organization=organization).values_list("person_id", flat=True).first()
+    cases = {
+        "all people, per day": lambda: attendance(organization=organization, since=MONTH[0], until=MONTH[1]),
+        "all people, per month": lambda: attendance(
+            organization=organization, since=MONTH[0], until=MONTH[1], period="month"
+        ),
+        "one person, per day": lambda: attendance(
+            organization=organization, since=MONTH[0], until=MONTH[1], person=one
+        ),
+    }
+    results = []
+    for name, case in cases.items():
+        seconds, rows = timed(case, args.repeats)
+        results.append({"case": name, "seconds": round(seconds, 3), "rows": rows})
+        print(f"{name}: {seconds:.3f} s, {rows} rows", flush=True)
+    report = {
+        "date": time.strftime("%Y-%m-%d"),
+        "machine": machine(),
+        "settings": vars(args) | {"out": str(args.out)},
+        "time_zone": str(ZoneInfo(organization.time_zone)),
+        "results": results,
+    }
+    lines = [
+        f"# Attendance at size ({report['date']})",
+        "",
+        f"{args.people} people, {args.visits} visits in November 2026 (and another organization's as many), "
+        f"{machine()['cores']} cores; median of {args.repeats}.",
+        "",
+        "| query | seconds | rows |",
+        "|---|---|---|",
+        *[f"| {r['case']} | {r['seconds']} | {r['rows']} |" for r in results],
+    ]
+    write_report(args.out, "attendance", report, "\n".join(lines) + "\n")
+    return report
+
+
+if __name__ == "__main__":
+    main()
