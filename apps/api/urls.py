@@ -1,24 +1,24 @@
 from django.urls import path
 
-from apps.api import views
+from apps.api.views import frames, gallery, organizations, reports
 
 urlpatterns = [
-    path("people/", views.PeopleView.as_view(), name="people"),
-    path("people/<int:person_id>/", views.PersonView.as_view(), name="person"),
-    path("people/<int:person_id>/faces/", views.PersonFacesView.as_view(), name="person-faces"),
-    path("people/<int:person_id>/faces/<int:face_id>/", views.PersonFaceView.as_view(), name="person-face"),
-    path("frames/", views.FramesView.as_view(), name="frames"),
-    path("frames/<int:frame_id>/", views.FrameView.as_view(), name="frame"),
-    path("identify/", views.IdentifyView.as_view(), name="identify"),
-    path("verify/", views.VerifyView.as_view(), name="verify"),
-    path("detect/", views.DetectView.as_view(), name="detect"),
-    path("cameras/", views.CamerasView.as_view(), name="cameras"),
-    path("cameras/<int:camera_id>/", views.CameraView.as_view(), name="camera"),
-    path("sightings/", views.SightingsView.as_view(), name="sightings"),
-    path("sightings/<int:sighting_id>/", views.SightingView.as_view(), name="sighting"),
-    path("sightings/<int:sighting_id>/correct/", views.SightingCorrectView.as_view(), name="sighting-correct"),
-    path("visits/", views.VisitsView.as_view(), name="visits"),
-    path("strangers/", views.StrangersView.as_view(), name="strangers"),
-    path("strangers/<int:stranger_id>/promote/", views.StrangerPromoteView.as_view(), name="stranger-promote"),
-    path("strangers/<int:stranger_id>/dismiss/", views.StrangerDismissView.as_view(), name="stranger-dismiss"),
+    path("people/", gallery.PeopleView.as_view(), name="people"),
+    path("people/<int:person_id>/", gallery.PersonView.as_view(), name="person"),
+    path("people/<int:person_id>/faces/", gallery.PersonFacesView.as_view(), name="person-faces"),
+    path("people/<int:person_id>/faces/<int:face_id>/", gallery.PersonFaceView.as_view(), name="person-face"),
+    path("frames/", frames.FramesView.as_view(), name="frames"),
+    path("frames/<int:frame_id>/", frames.FrameView.as_view(), name="frame"),
+    path("identify/", frames.IdentifyView.as_view(), name="identify"),
+    path("verify/", frames.VerifyView.as_view(), name="verify"),
+    path("detect/", frames.DetectView.as_view(), name="detect"),
+    path("cameras/", organizations.CamerasView.as_view(), name="cameras"),
+    path("cameras/<int:camera_id>/", organizations.CameraView.as_view(), name="camera"),
+    path("sightings/", reports.SightingsView.as_view(), name="sightings"),
+    path("sightings/<int:sighting_id>/", reports.SightingView.as_view(), name="sighting"),
+    path("sightings/<int:sighting_id>/correct/", reports.SightingCorrectView.as_view(), name="sighting-correct"),
+    path("visits/", reports.VisitsView.as_view(), name="visits"),
+    path("strangers/", reports.StrangersView.as_view(), name="strangers"),
+    path("strangers/<int:stranger_id>/promote/", reports.StrangerPromoteView.as_view(), name="stranger-promote"),
+    path("strangers/<int:stranger_id>/dismiss/", reports.StrangerDismissView.as_view(), name="stranger-dismiss"),
 ]
