@@ -5,6 +5,7 @@ import binascii
 
 from django.conf import settings
 from django.urls import reverse
+from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
@@ -13,6 +14,7 @@ from apps.core.urls import absolute_url
 from apps.gallery import selectors as gallery_selectors
 from apps.gallery.models import FaceImage, Person
 from apps.organizations.models import Camera
+from apps.sightings.attendance import PERIODS, attendance_range
 
 # --- Input ----------------------------------------------------------------------------
 
@@ -71,6 +73,23 @@ class SightingFilterSerializer(serializers.Serializer):
     until = serializers.DateTimeField(required=False)
     known = serializers.BooleanField(required=False, allow_null=True, default=None)
     min_similarity = serializers.FloatField(required=False, min_value=0, max_value=1)
+
+
+class AttendanceFilterSerializer(serializers.Serializer):
+    period = serializers.ChoiceField(choices=PERIODS, required=False, default="day")
+    person = serializers.IntegerField(required=False, min_value=1, max_value=2**63 - 1, default=None)
+    camera = serializers.IntegerField(required=False, min_value=1, max_value=2**63 - 1, default=None)
+    since = serializers.DateField(required=False, help_text="First day (default: this week's Monday)")
+    until = serializers.DateField(required=False, help_text="Last day, included (default: today)")
+
+    def validate(self, data):
+        try:
+            data["since"], data["until"] = attendance_range(
+                organization=self.context["organization"], since=data.get("since"), until=data.get("until")
+            )
+        except ValueError as error:
+            raise serializers.ValidationError({"until": str(error)}) from None
+        return data
 
 
 class PersonSearchSerializer(serializers.Serializer):
@@ -253,6 +272,31 @@ class VisitSerializer(serializers.Serializer):
 
     def get_crop_url(self, visit) -> str | None:
         return _crop_url(self.context["request"], visit.best_sighting)
+
+
+@extend_schema_field(OpenApiTypes.DATETIME)
+class LocalDateTimeField(serializers.Field):
+    """A time as it was at the organization (attendance is in its time zone), with its offset."""
+
+    def to_representation(self, value) -> str:
+        return value.isoformat()
+
+
+class AttendanceSerializer(serializers.Serializer):
+    person = serializers.SerializerMethodField()
+    period = serializers.DateField(help_text="The day, or the first day of the week (Monday) or month")
+    days = serializers.IntegerField(help_text="Days present in the period")
+    first_seen = LocalDateTimeField()
+    last_seen = LocalDateTimeField()
+    present_seconds = serializers.SerializerMethodField(help_text="The union of the visits, in seconds")
+    cameras = serializers.ListField(child=serializers.CharField())
+
+    @extend_schema_field(PersonRefSerializer)
+    def get_person(self, row) -> dict:
+        return {"id": row.person_id, "name": row.person}
+
+    def get_present_seconds(self, row) -> int:
+        return round(row.present.total_seconds())
 
 
 class StrangerStatusSerializer(serializers.Serializer):

@@ -18,6 +18,7 @@ urlpatterns = [
     path("sightings/<int:sighting_id>/", reports.SightingView.as_view(), name="sighting"),
     path("sightings/<int:sighting_id>/correct/", reports.SightingCorrectView.as_view(), name="sighting-correct"),
     path("visits/", reports.VisitsView.as_view(), name="visits"),
+    path("attendance/", reports.AttendanceView.as_view(), name="attendance"),
     path("strangers/", reports.StrangersView.as_view(), name="strangers"),
     path("strangers/<int:stranger_id>/promote/", reports.StrangerPromoteView.as_view(), name="stranger-promote"),
     path("strangers/<int:stranger_id>/dismiss/", reports.StrangerDismissView.as_view(), name="stranger-dismiss"),

@@ -10,6 +10,8 @@ from datetime import date, datetime, time, timedelta
 from django.db import connection
 
 PERIODS = ("day", "week", "month")
+# A year of days at a time: the query stays bounded by the visits in the range.
+MAX_DAYS = 366
 
 # The visits overlapping [since, until), cut at the organization's midnights; the
 # pieces of a person's day merged where they overlap (a gaps-and-islands pass); then
@@ -110,6 +112,20 @@ def attendance(
             for person_id, name, day, first_seen, last_seen, present, cameras in cursor.fetchall()
         ]
     return days if period == "day" else _by_period(days, period)
+
+
+def attendance_range(*, organization, since: date | None = None, until: date | None = None) -> tuple[date, date]:
+    """The days asked for, `until` included, as attendance() takes them (`until`
+    excluded). Without dates: this week, Monday to today, in the organization's time
+    zone. Raises ValueError for a range backwards or over MAX_DAYS."""
+    today = datetime.now(organization.zone).date()
+    since = since or today - timedelta(days=today.weekday())
+    until = until or today
+    if until < since:
+        raise ValueError("'until' is before 'since'.")
+    if (until - since).days >= MAX_DAYS:
+        raise ValueError(f"At most {MAX_DAYS} days at a time.")
+    return since, until + timedelta(days=1)
 
 
 def period_start(day: date, period: str) -> date:

@@ -5,9 +5,7 @@ from django.utils import timezone
 
 from apps.gallery.models import Person
 from apps.organizations.models import Camera
-
-# A year of days: the query stays bounded by the organization's visits in the range.
-MAX_ATTENDANCE_DAYS = 366
+from apps.sightings.attendance import attendance_range
 
 
 class ReportFilterForm(forms.Form):
@@ -85,22 +83,21 @@ class AttendanceForm(forms.Form):
 
     def clean(self):
         data = super().clean()
-        today = timezone.now().astimezone(self.organization.zone).date()
-        data["since"] = data.get("since") or today - timedelta(days=today.weekday())
-        data["until"] = data.get("until") or today
-        if data["until"] < data["since"]:
-            raise forms.ValidationError("'To' is before 'From'.")
-        if (data["until"] - data["since"]).days > MAX_ATTENDANCE_DAYS:
-            raise forms.ValidationError(f"At most {MAX_ATTENDANCE_DAYS} days at a time.")
+        try:
+            data["since"], data["until"] = attendance_range(
+                organization=self.organization, since=data.get("since"), until=data.get("until")
+            )
+        except ValueError as error:
+            raise forms.ValidationError(str(error)) from None
         return data
 
     def filters(self) -> dict:
-        """attendance()'s keyword arguments; `until` includes the whole day."""
+        """attendance()'s keyword arguments."""
         data = self.cleaned_data
         return {
             "period": data.get("period") or "day",
             "person": data["person"].pk if data.get("person") else None,
             "camera": data["camera"].pk if data.get("camera") else None,
             "since": data["since"],
-            "until": data["until"] + timedelta(days=1),
+            "until": data["until"],
         }

@@ -10,8 +10,10 @@ from zoneinfo import ZoneInfo
 
 import pytest
 from django.contrib.auth.models import User
+from rest_framework.test import APIClient
 
-from apps.organizations.models import Camera, Membership
+from apps.organizations.models import ApiKey, Camera, Membership
+from apps.organizations.services import api_key_create
 from apps.sightings.attendance import attendance
 from apps.sightings.models import Visit
 from tests.faces import photo_bytes
@@ -105,3 +107,39 @@ def test_the_report_page_and_its_csv_show_it_to_members_only(seen_across_midnigh
     client.force_login(stranger)
     page = client.get("/reports/attendance/", {**query, "person": ann.pk}).content.decode()
     assert "Ann" not in page and "Select a valid choice" in page
+
+
+def test_the_api_answers_it_in_the_organizations_time_zone_with_its_scope(seen_across_midnight, make_org):
+    organization, ann = seen_across_midnight
+    _, raw_key = api_key_create(organization=organization, name="reports", scopes=[ApiKey.Scope.REPORTS_READ])
+    api = APIClient()
+    api.credentials(HTTP_AUTHORIZATION=f"Api-Key {raw_key}")
+    answer = api.get("/api/v1/attendance/", {"since": "2026-12-01", "until": "2026-12-02"})
+    assert answer.status_code == 200, answer.content
+    assert answer.json()["count"] == 2
+    first, second = answer.json()["results"]
+    assert first == {
+        "person": {"id": ann.pk, "name": "Ann"},
+        "period": "2026-12-01",
+        "days": 1,
+        "first_seen": "2026-12-01T23:58:30-05:00",
+        "last_seen": "2026-12-02T00:00:00-05:00",
+        "present_seconds": 90,
+        "cameras": ["door"],
+    }
+    assert second["cameras"] == ["door", "lobby"] and second["last_seen"] == "2026-12-02T09:00:00-05:00"
+    month = api.get("/api/v1/attendance/", {"since": "2026-12-01", "until": "2026-12-31", "period": "month"})
+    assert [(r["period"], r["days"], r["present_seconds"]) for r in month.json()["results"]] == [("2026-12-01", 2, 180)]
+    backwards = api.get("/api/v1/attendance/", {"since": "2026-12-02", "until": "2026-12-01"})
+    assert backwards.status_code == 400 and backwards.json()["error"]["code"] == "validation_error"
+    # Another organization's key sees nobody, whichever person it names.
+    other, _, other_client = make_org("attendance-api-other")
+    _, other_key = api_key_create(organization=other, name="reports", scopes=[ApiKey.Scope.REPORTS_READ])
+    other_client.credentials(HTTP_AUTHORIZATION=f"Api-Key {other_key}")
+    foreign = other_client.get("/api/v1/attendance/", {"since": "2026-12-01", "until": "2026-12-02", "person": ann.pk})
+    assert foreign.status_code == 200 and foreign.json()["results"] == []
+    # A camera's key (frames only) may not read who came when.
+    _, camera_key = api_key_create(organization=organization, name="door", scopes=[ApiKey.Scope.FRAMES_WRITE])
+    api.credentials(HTTP_AUTHORIZATION=f"Api-Key {camera_key}")
+    denied = api.get("/api/v1/attendance/")
+    assert denied.status_code == 403 and denied.json()["error"]["code"] == "permission_denied"

@@ -2,6 +2,7 @@
 
 from drf_spectacular.utils import extend_schema
 from rest_framework import status
+from rest_framework.pagination import LimitOffsetPagination
 from rest_framework.response import Response
 
 from apps.api import serializers
@@ -11,6 +12,7 @@ from apps.gallery.models import Person
 from apps.organizations.models import ApiKey
 from apps.sightings import selectors as sighting_selectors
 from apps.sightings import services as sighting_services
+from apps.sightings.attendance import attendance
 from apps.sightings.models import Sighting, StrangerProfile
 
 
@@ -52,6 +54,27 @@ class VisitsView(OrganizationView):
         filters = validated(serializers.SightingFilterSerializer, request.query_params)
         visits = sighting_selectors.visits_filter(organization=self.organization, **filters)
         return paginated(self, visits, serializers.VisitSerializer)
+
+
+class AttendancePagination(LimitOffsetPagination):
+    default_limit = 1000
+    max_limit = 10000
+
+
+class AttendanceView(OrganizationView):
+    required_scope = ApiKey.Scope.REPORTS_READ
+    pagination_class = AttendancePagination
+
+    @extend_schema(
+        parameters=[serializers.AttendanceFilterSerializer], responses=serializers.AttendanceSerializer(many=True)
+    )
+    def get(self, request):
+        """Per person and day (or week, or month) of the organization's time zone."""
+        filters = validated(
+            serializers.AttendanceFilterSerializer, request.query_params, context={"organization": self.organization}
+        )
+        rows = attendance(organization=self.organization, **filters)
+        return paginated(self, rows, serializers.AttendanceSerializer)
 
 
 class StrangerPagination(IdCursorPagination):
