@@ -68,6 +68,7 @@ class WaitSerializer(serializers.Serializer):
 
 class SightingFilterSerializer(serializers.Serializer):
     person = serializers.IntegerField(required=False, min_value=1, max_value=2**63 - 1)
+    group = serializers.IntegerField(required=False, min_value=1, max_value=2**63 - 1, help_text="Its people only")
     camera = serializers.IntegerField(required=False, min_value=1, max_value=2**63 - 1)
     since = serializers.DateTimeField(required=False)
     until = serializers.DateTimeField(required=False)
@@ -78,6 +79,9 @@ class SightingFilterSerializer(serializers.Serializer):
 class AttendanceFilterSerializer(serializers.Serializer):
     period = serializers.ChoiceField(choices=PERIODS, required=False, default="day")
     person = serializers.IntegerField(required=False, min_value=1, max_value=2**63 - 1, default=None)
+    group = serializers.IntegerField(
+        required=False, min_value=1, max_value=2**63 - 1, default=None, help_text="Its people only"
+    )
     camera = serializers.IntegerField(required=False, min_value=1, max_value=2**63 - 1, default=None)
     since = serializers.DateField(required=False, help_text="First day (default: this week's Monday)")
     until = serializers.DateField(required=False, help_text="Last day, included (default: today)")

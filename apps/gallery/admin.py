@@ -1,6 +1,7 @@
 from django import forms
 from django.conf import settings
 from django.contrib import admin, messages
+from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
 from django.db.models import Count
 from django.shortcuts import redirect
 from django.template.response import TemplateResponse
@@ -10,7 +11,7 @@ from django.utils.html import format_html, format_html_join
 from apps.core.admin_base import TenantAdmin, TenantInline, is_platform
 from apps.core.errors import ServiceError
 from apps.gallery import selectors, services
-from apps.gallery.models import FaceImage, GalleryImport, GalleryReembed, Person
+from apps.gallery.models import FaceImage, GalleryImport, GalleryReembed, Group, Person
 
 
 def thumbnail(file, height: int = 64) -> str:
@@ -65,13 +66,36 @@ class ImportForm(forms.Form):
     )
 
 
+class GroupChoiceForm(forms.Form):
+    group = forms.ModelChoiceField(queryset=Group.objects.none())
+
+    def __init__(self, *args, organization_ids, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["group"].queryset = Group.objects.filter(organization_id__in=organization_ids)
+
+
+@admin.register(Group)
+class GroupAdmin(TenantAdmin):
+    list_display = ["name", "people_count", "created_at"]
+    search_fields = ["name"]
+    fields = ["name"]
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).annotate(people_total=Count("members"))
+
+    @admin.display(description="people", ordering="people_total")
+    def people_count(self, group):
+        return group.people_total
+
+
 @admin.register(Person)
 class PersonAdmin(TenantAdmin):
     form = PersonForm
     list_display = ["name", "external_id", "photos_count", "embeddings_count", "enrollment", "created_at"]
     search_fields = ["name", "external_id"]
     inlines = [FaceImageInline]
-    actions = ["re_embed"]
+    list_filter = ["groups"]
+    actions = ["re_embed", "add_to_group", "remove_from_group"]
     change_list_template = "admin/gallery/person/change_list.html"
 
     def get_queryset(self, request):
@@ -129,6 +153,41 @@ class PersonAdmin(TenantAdmin):
             services.face_image_enqueue(face_image)
             count += 1
         self.message_user(request, f"{count} photos queued for embedding.", messages.SUCCESS)
+
+    @admin.action(description="Add the selected people to a group")
+    def add_to_group(self, request, queryset):
+        return self._group_action(request, queryset, "add_to_group", services.group_add_people, "added to")
+
+    @admin.action(description="Remove the selected people from a group")
+    def remove_from_group(self, request, queryset):
+        return self._group_action(request, queryset, "remove_from_group", services.group_remove_people, "removed from")
+
+    def _group_action(self, request, queryset, action: str, service, done: str):
+        """A page that asks which group, then applies `service` to the selected people."""
+        organization_ids = set(queryset.values_list("organization_id", flat=True))
+        form = GroupChoiceForm(request.POST if "apply" in request.POST else None, organization_ids=organization_ids)
+        if form.is_valid():
+            group = form.cleaned_data["group"]
+            try:
+                count = service(group=group, people=queryset, user=request.user)
+            except ServiceError as error:
+                self.message_user(request, error.message, messages.ERROR)
+                return None
+            self.message_user(request, f"{count} people {done} {group.name}.", messages.SUCCESS)
+            return None
+        return TemplateResponse(
+            request,
+            "admin/gallery/person/group_action.html",
+            {
+                **self.admin_site.each_context(request),
+                "title": self.get_actions(request)[action][2],
+                "opts": self.model._meta,
+                "people": queryset,
+                "form": form,
+                "action": action,
+                "checkbox_name": ACTION_CHECKBOX_NAME,
+            },
+        )
 
     def get_urls(self):
         return [

@@ -13,12 +13,42 @@ class Person(TenantOwned):
     name = models.CharField(max_length=200)
     external_id = models.CharField(max_length=200, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
+    groups = models.ManyToManyField("Group", through="GroupMember", related_name="people", blank=True)
 
     class Meta:
         verbose_name_plural = "people"
 
     def __str__(self) -> str:
         return self.name
+
+
+class Group(TenantOwned):
+    """People who belong together: a department, a class, a shift. Reports, attendance
+    and the dashboard filter by it."""
+
+    name = models.CharField(max_length=200)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["organization", "name"], name="one_group_name_per_organization")]
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class GroupMember(TenantOwned):
+    """A person in a group: a row of the organization's own (row-level security), unlike
+    Django's implicit many-to-many table."""
+
+    group = models.ForeignKey(Group, on_delete=models.CASCADE, related_name="members")
+    person = models.ForeignKey(Person, on_delete=models.CASCADE, related_name="group_memberships")
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["group", "person"], name="one_membership_per_group")]
+
+    def __str__(self) -> str:
+        return f"{self.person} in {self.group}"
 
 
 class FaceImage(TenantOwned):

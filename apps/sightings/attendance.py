@@ -29,6 +29,9 @@ WITH pieces AS (
       AND v.started_at < %(until)s AND v.ended_at >= %(since)s
       AND (%(person)s::bigint IS NULL OR v.person_id = %(person)s::bigint)
       AND (%(camera)s::bigint IS NULL OR v.camera_id = %(camera)s::bigint)
+      AND (%(group)s::bigint IS NULL OR v.person_id IN (
+          SELECT person_id FROM gallery_groupmember WHERE group_id = %(group)s::bigint
+      ))
 ),
 in_range AS (
     SELECT * FROM pieces WHERE day >= %(since_day)s AND day < %(until_day)s
@@ -79,7 +82,7 @@ class Attendance:
 
 
 def attendance(
-    *, organization, since: date, until: date, period: str = "day", person=None, camera=None
+    *, organization, since: date, until: date, period: str = "day", person=None, group=None, camera=None
 ) -> list[Attendance]:
     """Days `since` to `until` (excluded), of the organization's time zone, ordered by
     period, then name."""
@@ -94,6 +97,7 @@ def attendance(
         "since_day": since,
         "until_day": until,
         "person": person,
+        "group": group,
         "camera": camera,
     }
     with connection.cursor() as cursor:

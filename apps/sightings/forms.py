@@ -3,7 +3,7 @@ from datetime import datetime, time, timedelta
 from django import forms
 from django.utils import timezone
 
-from apps.gallery.models import Person
+from apps.gallery.models import Group, Person
 from apps.organizations.models import Camera
 from apps.sightings.attendance import attendance_range
 
@@ -13,6 +13,7 @@ class ReportFilterForm(forms.Form):
 
     view = forms.ChoiceField(choices=[("sightings", "Sightings"), ("visits", "Visits")], required=False)
     person = forms.ModelChoiceField(queryset=Person.objects.none(), required=False)
+    group = forms.ModelChoiceField(queryset=Group.objects.none(), required=False)
     camera = forms.ModelChoiceField(queryset=Camera.objects.none(), required=False)
     since = forms.DateField(required=False, widget=forms.DateInput(attrs={"type": "date"}), label="From")
     until = forms.DateField(required=False, widget=forms.DateInput(attrs={"type": "date"}), label="To")
@@ -30,6 +31,7 @@ class ReportFilterForm(forms.Form):
     def __init__(self, *args, organization, **kwargs):
         super().__init__(*args, **kwargs)
         self.fields["person"].queryset = Person.objects.filter(organization=organization).order_by("name")
+        self.fields["group"].queryset = Group.objects.filter(organization=organization).order_by("name")
         self.fields["camera"].queryset = Camera.objects.filter(organization=organization).order_by("name")
 
     def filters(self) -> dict:
@@ -37,6 +39,7 @@ class ReportFilterForm(forms.Form):
         data = self.cleaned_data
         return {
             "person": data["person"].pk if data.get("person") else None,
+            "group": data["group"].pk if data.get("group") else None,
             "camera": data["camera"].pk if data.get("camera") else None,
             "since": _day_start(data["since"]) if data.get("since") else None,
             "until": _day_start(data["until"] + timedelta(days=1)) if data.get("until") else None,
@@ -71,6 +74,7 @@ class AttendanceForm(forms.Form):
         choices=[("day", "Per day"), ("week", "Per week"), ("month", "Per month")], required=False
     )
     person = forms.ModelChoiceField(queryset=Person.objects.none(), required=False)
+    group = forms.ModelChoiceField(queryset=Group.objects.none(), required=False)
     camera = forms.ModelChoiceField(queryset=Camera.objects.none(), required=False)
     since = forms.DateField(required=False, widget=forms.DateInput(attrs={"type": "date"}), label="From")
     until = forms.DateField(required=False, widget=forms.DateInput(attrs={"type": "date"}), label="To")
@@ -79,6 +83,7 @@ class AttendanceForm(forms.Form):
         super().__init__(*args, **kwargs)
         self.organization = organization
         self.fields["person"].queryset = Person.objects.filter(organization=organization).order_by("name")
+        self.fields["group"].queryset = Group.objects.filter(organization=organization).order_by("name")
         self.fields["camera"].queryset = Camera.objects.filter(organization=organization).order_by("name")
 
     def clean(self):
@@ -97,7 +102,21 @@ class AttendanceForm(forms.Form):
         return {
             "period": data.get("period") or "day",
             "person": data["person"].pk if data.get("person") else None,
+            "group": data["group"].pk if data.get("group") else None,
             "camera": data["camera"].pk if data.get("camera") else None,
             "since": data["since"],
             "until": data["until"],
         }
+
+
+class GroupForm(forms.Form):
+    """The dashboard's one filter."""
+
+    group = forms.ModelChoiceField(queryset=Group.objects.none(), required=False, empty_label="Everybody")
+
+    def __init__(self, *args, organization, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["group"].queryset = Group.objects.filter(organization=organization).order_by("name")
+
+    def group_id(self) -> int | None:
+        return self.cleaned_data["group"].pk if self.is_valid() and self.cleaned_data.get("group") else None

@@ -8,15 +8,23 @@ from django.db.models import Count, F, Q, QuerySet, Window
 from django.db.models.functions import ExtractHour, RowNumber, TruncDate
 from django.utils import timezone
 
+from apps.gallery.models import GroupMember
 from apps.sightings.models import Sighting, StrangerProfile, Visit
 
 STRANGER_SAMPLES = 4
 
 
+def in_group(group_id: int) -> QuerySet:
+    """The ids of a group's people, as a subquery."""
+    return GroupMember.objects.filter(group_id=group_id).values("person_id")
+
+
 def sightings_filter(
-    *, organization, person=None, camera=None, since=None, until=None, known=None, min_similarity=None
+    *, organization, person=None, group=None, camera=None, since=None, until=None, known=None, min_similarity=None
 ) -> QuerySet[Sighting]:
     sightings = Sighting.objects.filter(organization=organization).select_related("person", "camera")
+    if group is not None:
+        sightings = sightings.filter(person__in=in_group(group))
     if person is not None:
         sightings = sightings.filter(person_id=person)
     if camera is not None:
@@ -33,7 +41,7 @@ def sightings_filter(
 
 
 def visits_filter(
-    *, organization, person=None, camera=None, since=None, until=None, known=None, min_similarity=None
+    *, organization, person=None, group=None, camera=None, since=None, until=None, known=None, min_similarity=None
 ) -> QuerySet[Visit]:
     """Visits with the sightings' filters: a visit is always of a known person, so
     `known=False` gives none; min_similarity applies to the visit's confidence; the
@@ -41,6 +49,8 @@ def visits_filter(
     visits = Visit.objects.filter(organization=organization).select_related("person", "camera", "best_sighting")
     if known is False:
         return visits.none()
+    if group is not None:
+        visits = visits.filter(person__in=in_group(group))
     if person is not None:
         visits = visits.filter(person_id=person)
     if camera is not None:
@@ -90,12 +100,18 @@ class Dashboard:
         return self.unknown_faces / total if total else None
 
 
-def dashboard(*, organization, days: int = 14, now=None) -> Dashboard:
-    """Counts over the last `days` days, each one aggregate query on an index."""
+def dashboard(*, organization, days: int = 14, group=None, now=None) -> Dashboard:
+    """Counts over the last `days` days, each one aggregate query on an index; of one
+    group's people only, when given (open strangers are nobody's)."""
     now = now or timezone.now()
     today = timezone.localdate(now)
     since = timezone.make_aware(datetime.combine(today - timedelta(days=days - 1), datetime.min.time()))
     visits = Visit.objects.filter(organization=organization, started_at__gte=since)
+    faces = Sighting.objects.filter(organization=organization, seen_at__gte=since)
+    if group is not None:
+        visits = visits.filter(person__in=in_group(group))
+        # Unknown faces are nobody's: with a group, the group's faces only.
+        faces = faces.filter(person__in=in_group(group))
     per_hour = dict(
         visits.annotate(hour=ExtractHour("started_at")).values("hour").annotate(n=Count("id")).values_list("hour", "n")
     )
@@ -108,7 +124,7 @@ def dashboard(*, organization, days: int = 14, now=None) -> Dashboard:
         .order_by("-n", "camera__name")
         .values_list("camera__name", "n")
     )
-    faces = Sighting.objects.filter(organization=organization, seen_at__gte=since).aggregate(
+    faces = faces.aggregate(
         known=Count("id", filter=Q(person__isnull=False)), unknown=Count("id", filter=Q(person__isnull=True))
     )
     return Dashboard(

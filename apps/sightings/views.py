@@ -20,7 +20,7 @@ from apps.core.errors import NotFound, ServiceError
 from apps.gallery.models import FaceImage, Person
 from apps.sightings import charts, selectors, services
 from apps.sightings.attendance import attendance as attendance_rows
-from apps.sightings.forms import AttendanceForm, CorrectionForm, PromoteForm, ReportFilterForm
+from apps.sightings.forms import AttendanceForm, CorrectionForm, GroupForm, PromoteForm, ReportFilterForm
 from apps.sightings.models import Sighting, StrangerProfile
 
 PAGE_SIZE = 50
@@ -45,11 +45,13 @@ def report_view(view):
 
 @report_view
 def dashboard(request, organization):
-    stats = selectors.dashboard(organization=organization)
+    form = GroupForm(request.GET or None, organization=organization)
+    stats = selectors.dashboard(organization=organization, group=form.group_id())
     return render(
         request,
         "reports/dashboard.html",
         {
+            "form": form,
             "stats": stats,
             "per_hour": charts.bar_chart("Visits per hour of day", [(f"{h:02d}", n) for h, n in stats.visits_per_hour]),
             "per_day": charts.bar_chart("Visits per day", [(f"{d:%m-%d}", n) for d, n in stats.visits_per_day]),

@@ -4,7 +4,9 @@ from drf_spectacular.utils import OpenApiParameter
 from rest_framework.pagination import CursorPagination
 from rest_framework.views import APIView
 
+from apps.core.access import get_for_organization
 from apps.core.tenancy import tenant_context
+from apps.gallery.models import Group
 
 IDEMPOTENCY_HEADER = OpenApiParameter(
     "Idempotency-Key", str, OpenApiParameter.HEADER, description="A retry with the same key makes nothing twice."
@@ -56,3 +58,11 @@ def paginated(view, queryset, serializer_class):
     page = paginator.paginate_queryset(queryset, view.request, view=view)
     data = serializer_class(page, many=True, context={"request": view.request}).data
     return paginator.get_paginated_response(data)
+
+
+def own_group(organization, filters: dict) -> dict:
+    """A group filter names one of the organization's groups: another's is a 404, as a
+    missing one is."""
+    if filters.get("group") is not None:
+        get_for_organization(Group, organization, filters["group"], field="group")
+    return filters

@@ -6,7 +6,14 @@ from rest_framework.pagination import LimitOffsetPagination
 from rest_framework.response import Response
 
 from apps.api import serializers
-from apps.api.views.base import IdCursorPagination, OrganizationView, SightingPagination, paginated, validated
+from apps.api.views.base import (
+    IdCursorPagination,
+    OrganizationView,
+    SightingPagination,
+    own_group,
+    paginated,
+    validated,
+)
 from apps.core.access import get_for_organization
 from apps.gallery.models import Person
 from apps.organizations.models import ApiKey
@@ -24,7 +31,7 @@ class SightingsView(OrganizationView):
         parameters=[serializers.SightingFilterSerializer], responses=serializers.SightingSerializer(many=True)
     )
     def get(self, request):
-        filters = validated(serializers.SightingFilterSerializer, request.query_params)
+        filters = own_group(self.organization, validated(serializers.SightingFilterSerializer, request.query_params))
         sightings = sighting_selectors.sightings_filter(organization=self.organization, **filters)
         return paginated(self, sightings, serializers.SightingSerializer)
 
@@ -51,7 +58,7 @@ class VisitsView(OrganizationView):
 
     @extend_schema(parameters=[serializers.SightingFilterSerializer], responses=serializers.VisitSerializer(many=True))
     def get(self, request):
-        filters = validated(serializers.SightingFilterSerializer, request.query_params)
+        filters = own_group(self.organization, validated(serializers.SightingFilterSerializer, request.query_params))
         visits = sighting_selectors.visits_filter(organization=self.organization, **filters)
         return paginated(self, visits, serializers.VisitSerializer)
 
@@ -73,7 +80,7 @@ class AttendanceView(OrganizationView):
         filters = validated(
             serializers.AttendanceFilterSerializer, request.query_params, context={"organization": self.organization}
         )
-        rows = attendance(organization=self.organization, **filters)
+        rows = attendance(organization=self.organization, **own_group(self.organization, filters))
         return paginated(self, rows, serializers.AttendanceSerializer)
 
 

@@ -13,6 +13,7 @@ from apps.gallery.services.enrollment import (
     person_delete,
     person_update,
 )
+from apps.gallery.services.groups import group_add_people, group_remove_people
 from apps.gallery.services.imports import (
     IMPORTABLE,
     gallery_import_run,
@@ -26,6 +27,8 @@ from apps.gallery.services.model_change import (
 )
 
 __all__ = [
+    "group_add_people",
+    "group_remove_people",
     "IMPORTABLE",
     "NEAR_DUPLICATE_FRACTION",
     "OLD_EMBEDDINGS_GRACE_SECONDS",
