@@ -17,6 +17,7 @@ from apps.organizations.services import api_key_create, organization_create
 from apps.recognition.pipeline import catalog, weights
 from project import embedded, workers
 from tests.support import facenet_onnx
+from tests.support.receiver import receiver  # noqa: F401  (a fixture: the tests' webhook receiver)
 
 REPO = Path(__file__).resolve().parent.parent
 
