@@ -2,7 +2,7 @@ from django.contrib import admin
 
 from apps.core.admin_base import TenantAdmin
 from apps.gallery.admin import thumbnail
-from apps.sightings.models import Correction, Sighting, StrangerProfile, Visit
+from apps.sightings.models import Correction, Sighting, StrangerProfile, Visit, WatchlistEntry
 
 
 @admin.register(Sighting)
@@ -60,3 +60,22 @@ class StrangerProfileAdmin(ReadOnlyAdmin):
 @admin.register(Correction)
 class CorrectionAdmin(ReadOnlyAdmin):
     list_display = ["id", "sighting", "from_person", "to_person", "user", "created_at"]
+
+
+@admin.register(WatchlistEntry)
+class WatchlistEntryAdmin(TenantAdmin):
+    """Who is watched and why; additions, changes and removals go to the audit log
+    (TenantAdmin), and the entry keeps who added it."""
+
+    list_display = ["__str__", "person", "stranger", "added_by", "created_at", "last_seen", "last_face"]
+    fields = ["person", "stranger", "reason", "added_by", "created_at", "last_seen"]
+    readonly_fields = ["added_by", "created_at", "last_seen"]
+
+    @admin.display(description="last seen as")
+    def last_face(self, entry):
+        return thumbnail(entry.last_sighting.crop, 48) if entry.last_sighting else "-"
+
+    def save_model(self, request, obj, form, change):
+        if not change:
+            obj.added_by = request.user
+        super().save_model(request, obj, form, change)

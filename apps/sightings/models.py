@@ -137,3 +137,40 @@ class Correction(TenantOwned):
     class Meta:
         indexes = [models.Index(fields=["organization", "from_person"])]
         ordering = ["-created_at"]
+
+
+class WatchlistEntry(TenantOwned):
+    """Someone the organization wants to be told about: a person, or a stranger profile.
+    A sighting of them raises `watchlist.seen` (a webhook) and a row on the dashboard;
+    at most once per visit gap, so a person standing at a camera is one event."""
+
+    person = models.ForeignKey(
+        "gallery.Person", null=True, blank=True, on_delete=models.CASCADE, related_name="watchlist_entries"
+    )
+    stranger = models.ForeignKey(
+        StrangerProfile, null=True, blank=True, on_delete=models.CASCADE, related_name="watchlist_entries"
+    )
+    reason = models.TextField(help_text="Why they are watched: shown with every event")
+    added_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+", editable=False
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    last_seen = models.DateTimeField(null=True, blank=True, editable=False)
+    last_sighting = models.ForeignKey(
+        Sighting, null=True, blank=True, on_delete=models.SET_NULL, related_name="+", editable=False
+    )
+
+    class Meta:
+        verbose_name_plural = "watchlist"
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(person__isnull=False, stranger__isnull=True)
+                | models.Q(person__isnull=True, stranger__isnull=False),
+                name="watchlist_entry_is_a_person_or_a_stranger",
+            ),
+            models.UniqueConstraint(fields=["person"], name="one_watchlist_entry_per_person"),
+            models.UniqueConstraint(fields=["stranger"], name="one_watchlist_entry_per_stranger"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.person or self.stranger}: {self.reason[:60]}"

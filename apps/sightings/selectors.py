@@ -9,9 +9,10 @@ from django.db.models.functions import ExtractHour, RowNumber, TruncDate
 from django.utils import timezone
 
 from apps.gallery.models import GroupMember
-from apps.sightings.models import Sighting, StrangerProfile, Visit
+from apps.sightings.models import Sighting, StrangerProfile, Visit, WatchlistEntry
 
 STRANGER_SAMPLES = 4
+WATCHED_SHOWN = 10
 
 
 def in_group(group_id: int) -> QuerySet:
@@ -93,6 +94,7 @@ class Dashboard:
     known_faces: int
     unknown_faces: int
     open_strangers: int
+    watched: list  # watchlist entries seen in the period, latest first (highlighted)
 
     @property
     def unknown_share(self) -> float | None:
@@ -139,6 +141,11 @@ def dashboard(*, organization, days: int = 14, group=None, now=None) -> Dashboar
         open_strangers=StrangerProfile.objects.filter(
             organization=organization, status=StrangerProfile.Status.OPEN
         ).count(),
+        watched=list(
+            WatchlistEntry.objects.filter(organization=organization, last_seen__gte=since)
+            .select_related("person", "last_sighting__camera")
+            .order_by("-last_seen")[:WATCHED_SHOWN]
+        ),
     )
 
 

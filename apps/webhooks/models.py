@@ -14,6 +14,7 @@ class Event(models.TextChoices):
     VISIT_STARTED = "visit.started"
     VISIT_ENDED = "visit.ended"
     STRANGER_SEEN = "stranger.seen"
+    WATCHLIST_SEEN = "watchlist.seen"
 
 
 class WebhookSubscription(TenantOwned):

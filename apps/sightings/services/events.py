@@ -1,7 +1,7 @@
-"""Webhook payloads of visits and strangers."""
+"""Webhook payloads of visits, strangers and the watchlist."""
 
 from apps.core.urls import absolute_url
-from apps.sightings.models import Sighting, StrangerProfile, Visit
+from apps.sightings.models import Sighting, StrangerProfile, Visit, WatchlistEntry
 
 
 def _media_url(file) -> str | None:
@@ -30,6 +30,34 @@ def visit_event(visit: Visit) -> dict:
     }
 
 
+def _sighting(sighting: Sighting) -> dict:
+    return {
+        "id": sighting.pk,
+        "seen_at": sighting.seen_at.isoformat(),
+        "camera": _camera(sighting.camera),
+        "crop_url": _media_url(sighting.crop),
+    }
+
+
+def watchlist_event(entry: WatchlistEntry, sighting: Sighting) -> dict:
+    """watchlist.seen: who (a person, or a stranger profile), why, who put them there."""
+    watched = (
+        {"person": {"id": entry.person_id, "name": entry.person.name}}
+        if entry.person_id
+        else {"stranger": {"id": entry.stranger_id}}
+    )
+    return {
+        "watchlist": {
+            "id": entry.pk,
+            "reason": entry.reason,
+            "added_by": entry.added_by.get_username() if entry.added_by else None,
+            "added_at": entry.created_at.isoformat(),
+        },
+        **watched,
+        "sighting": _sighting(sighting),
+    }
+
+
 def stranger_event(profile: StrangerProfile, sighting: Sighting) -> dict:
     return {
         "stranger": {
@@ -38,12 +66,7 @@ def stranger_event(profile: StrangerProfile, sighting: Sighting) -> dict:
             "last_seen": profile.last_seen.isoformat(),
             "sightings": profile.sightings_count,
         },
-        "sighting": {
-            "id": sighting.pk,
-            "seen_at": sighting.seen_at.isoformat(),
-            "camera": _camera(sighting.camera),
-            "crop_url": _media_url(sighting.crop),
-        },
+        "sighting": _sighting(sighting),
     }
 
 

@@ -11,6 +11,7 @@ from pgvector.django import CosineDistance
 from apps.organizations.models import Organization
 from apps.sightings.models import Sighting, StrangerProfile, Visit
 from apps.sightings.services.events import stranger_event, visit_event
+from apps.sightings.services.watchlist import watchlist_notify
 from apps.webhooks.models import Event
 from apps.webhooks.services import event_publish
 
@@ -46,7 +47,8 @@ def sightings_record(*, organization: Organization, sightings: list[Sighting]) -
     frame's result, for every frame, so it costs a fixed handful of queries: the faces
     are grouped before they are inserted (they go in with their visit or profile), and
     visits are brought up to date from the new faces alone (visit_add). A visit that
-    starts and a stranger who appears are announced to the organization's webhooks."""
+    starts, a stranger who appears and someone on the watchlist are announced to the
+    organization's webhooks."""
     known = sorted((s for s in sightings if s.person_id is not None), key=lambda s: s.seen_at)
     unknown = sorted((s for s in sightings if s.person_id is None and s.embedding is not None), key=lambda s: s.seen_at)
     keys = [_visit_key(organization, s) for s in known] + ([_strangers_key(organization)] if unknown else [])
@@ -71,6 +73,7 @@ def sightings_record(*, organization: Organization, sightings: list[Sighting]) -
             event_publish(organization=organization, event=Event.VISIT_STARTED, data=visit_event(visit))
     for profile, sighting in appeared:
         event_publish(organization=organization, event=Event.STRANGER_SEEN, data=stranger_event(profile, sighting))
+    watchlist_notify(organization=organization, sightings=sightings)
 
 
 VISIT_KEYS = ["organization", "person", "camera"]
