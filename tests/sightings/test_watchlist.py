@@ -15,6 +15,7 @@ from apps.core.models import AuditEvent
 from apps.gallery.models import Person
 from apps.organizations.models import Camera
 from apps.sightings.models import StrangerProfile, WatchlistEntry
+from apps.sightings.services import stranger_promote
 from apps.webhooks.models import WebhookSubscription
 from apps.webhooks.signing import verify
 from tests.sightings.recorded import record_sighting
@@ -72,6 +73,10 @@ def test_sightings_of_watched_people_and_strangers_raise_signed_retried_events(c
     assert later[1]["stranger"] == {"id": profile.pk} and later[1]["watchlist"]["reason"] == "Tried the back door"
     time.sleep(1.0)  # nothing else comes
     assert len(receiver.received("/acme")) == 4 and receiver.received("/other") == []
+
+    # Promoted, the stranger stays watched as the person they became.
+    stranger_promote(organization=organization, profile=profile, name="Sam")
+    assert WatchlistEntry.objects.get(reason="Tried the back door").person.name == "Sam"
 
     viewer = Client()
     viewer.force_login(acme.viewer)

@@ -7,7 +7,7 @@ from apps.core import audit
 from apps.core.errors import Conflict, ServiceError
 from apps.gallery import services as gallery_services
 from apps.organizations.models import Organization
-from apps.sightings.models import Correction, Sighting, StrangerProfile
+from apps.sightings.models import Correction, Sighting, StrangerProfile, WatchlistEntry
 from apps.sightings.services.grouping import stranger_assign, stranger_refresh, visit_assign, visit_rebuild
 
 # Photos a promoted stranger is enrolled with: the best crops of their sightings.
@@ -73,6 +73,8 @@ def stranger_promote(*, organization: Organization, profile: StrangerProfile, na
         visit_assign(organization=organization, sighting=sighting)
     profile.status, profile.person = StrangerProfile.Status.PROMOTED, person
     profile.save(update_fields=["status", "person"])
+    # A watched stranger stays watched as the person they became.
+    WatchlistEntry.objects.filter(stranger=profile).update(person=person, stranger=None)
     audit.record(
         organization_id=organization.pk,
         action=audit.Action.STRANGER_PROMOTED,
