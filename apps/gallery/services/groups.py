@@ -16,25 +16,20 @@ def group_add_people(*, group: Group, people, user=None) -> int:
         [GroupMember(organization_id=group.organization_id, group=group, person=person) for person in joining],
         ignore_conflicts=True,  # a concurrent add of the same person
     )
-    if joining:
-        audit.record(
-            organization_id=group.organization_id,
-            action=audit.Action.CHANGED,
-            user=user,
-            target=group,
-            detail={"added": [person.pk for person in joining]},
-        )
+    _audit(group, user, added=[person.pk for person in joining])
     return len(joining)
 
 
 def group_remove_people(*, group: Group, people, user=None) -> int:
-    removed, _ = GroupMember.objects.filter(group=group, person__in=[p.pk for p in people]).delete()
-    if removed:
+    """Take people out of the group; returns how many left it."""
+    leaving = list(GroupMember.objects.filter(group=group, person__in=list(people)).values_list("person_id", flat=True))
+    GroupMember.objects.filter(group=group, person_id__in=leaving).delete()
+    _audit(group, user, removed=leaving)
+    return len(leaving)
+
+
+def _audit(group: Group, user, **people: list[int]) -> None:
+    if any(people.values()):
         audit.record(
-            organization_id=group.organization_id,
-            action=audit.Action.CHANGED,
-            user=user,
-            target=group,
-            detail={"removed": [person.pk for person in people]},
+            organization_id=group.organization_id, action=audit.Action.CHANGED, user=user, target=group, detail=people
         )
-    return removed
