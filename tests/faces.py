@@ -39,3 +39,17 @@ LFW_DIR = Path(os.environ.get("LFW_DIR", REPO.parent / "shared" / "datasets" / "
 def lfw_dir() -> Path:
     """lfw-dev (half of LFW, by identity), skipped or failed like the shared photos."""
     return _dataset(LFW_DIR, "LFW_DIR")
+
+
+VIDEOS_DIR = Path(os.environ.get("VIDEOS_DIR", REPO.parent / "shared" / "datasets" / "videos"))
+
+
+def video(name: str) -> Path:
+    """A clip of ../shared/datasets/videos (or $VIDEOS_DIR), skipped or failed like the photos."""
+    path = VIDEOS_DIR / name
+    if not path.is_file():
+        message = f"{name} not found in {VIDEOS_DIR} (set VIDEOS_DIR)"
+        if os.environ.get("CI"):
+            pytest.fail(message)
+        pytest.skip(message)
+    return path
