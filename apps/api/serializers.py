@@ -303,6 +303,29 @@ class AttendanceSerializer(serializers.Serializer):
         return round(row.present.total_seconds())
 
 
+class WatchlistInputSerializer(serializers.Serializer):
+    person = serializers.IntegerField(required=False, min_value=1, max_value=2**63 - 1, help_text="A person's id")
+    stranger = serializers.IntegerField(required=False, min_value=1, max_value=2**63 - 1, help_text="Or a stranger's")
+    reason = serializers.CharField(max_length=2000, help_text="Why they are watched: sent with every event")
+
+
+class WatchlistEntrySerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    person = serializers.SerializerMethodField()
+    stranger = serializers.IntegerField(source="stranger_id", allow_null=True)
+    reason = serializers.CharField()
+    added_by = serializers.SerializerMethodField()
+    created_at = serializers.DateTimeField()
+    last_seen = serializers.DateTimeField(allow_null=True)
+
+    @extend_schema_field(PersonRefSerializer(allow_null=True))
+    def get_person(self, entry) -> dict | None:
+        return {"id": entry.person_id, "name": entry.person.name} if entry.person_id else None
+
+    def get_added_by(self, entry) -> str | None:
+        return entry.added_by.get_username() if entry.added_by else None
+
+
 class StrangerStatusSerializer(serializers.Serializer):
     status = serializers.ChoiceField(choices=["open", "promoted", "dismissed"], required=False, default="open")
 

@@ -1,7 +1,8 @@
 from django.contrib import admin
 
-from apps.core.admin_base import TenantAdmin
+from apps.core.admin_base import TenantAdmin, is_platform
 from apps.gallery.admin import thumbnail
+from apps.sightings import services
 from apps.sightings.models import Correction, Sighting, StrangerProfile, Visit, WatchlistEntry
 
 
@@ -76,6 +77,24 @@ class WatchlistEntryAdmin(TenantAdmin):
         return thumbnail(entry.last_sighting.crop, 48) if entry.last_sighting else "-"
 
     def save_model(self, request, obj, form, change):
-        if not change:
-            obj.added_by = request.user
-        super().save_model(request, obj, form, change)
+        if change:
+            return super().save_model(request, obj, form, change)
+        organization = obj.organization if is_platform(request) else request.organization
+        entry = services.watchlist_add(
+            organization=organization, person=obj.person, stranger=obj.stranger, reason=obj.reason, user=request.user
+        )
+        obj.pk = entry.pk
+        obj.refresh_from_db()  # the admin goes on with the saved entry (its message, its log)
+
+    def log_addition(self, request, obj, message):
+        return admin.ModelAdmin.log_addition(self, request, obj, message)  # audited by the service
+
+    def delete_model(self, request, obj):
+        services.watchlist_remove(entry=obj, user=request.user)
+
+    def delete_queryset(self, request, queryset):
+        for entry in queryset:
+            services.watchlist_remove(entry=entry, user=request.user)
+
+    def log_deletions(self, request, queryset):
+        return admin.ModelAdmin.log_deletions(self, request, queryset)  # audited by the service

@@ -110,6 +110,7 @@ def dashboard(*, organization, days: int = 14, group=None, now=None) -> Dashboar
     since = timezone.make_aware(datetime.combine(today - timedelta(days=days - 1), datetime.min.time()))
     visits = Visit.objects.filter(organization=organization, started_at__gte=since)
     faces = Sighting.objects.filter(organization=organization, seen_at__gte=since)
+    watched = WatchlistEntry.objects.filter(organization=organization, last_seen__gte=since)
     if group is not None:
         visits = visits.filter(person__in=in_group(group))
         # Unknown faces are nobody's: with a group, the group's faces only.
@@ -142,7 +143,7 @@ def dashboard(*, organization, days: int = 14, group=None, now=None) -> Dashboar
             organization=organization, status=StrangerProfile.Status.OPEN
         ).count(),
         watched=list(
-            WatchlistEntry.objects.filter(organization=organization, last_seen__gte=since)
+            (watched if group is None else watched.filter(person__in=in_group(group)))
             .select_related("person", "last_sighting__camera")
             .order_by("-last_seen")[:WATCHED_SHOWN]
         ),

@@ -10,9 +10,11 @@ from datetime import timedelta
 import pytest
 from django.test import Client
 from django.utils import timezone
+from rest_framework.test import APIClient
 
 from apps.core.models import AuditEvent
-from apps.gallery.models import Person
+from apps.gallery.models import Group, Person
+from apps.gallery.services import group_add_people
 from apps.organizations.models import Camera
 from apps.sightings.models import StrangerProfile, WatchlistEntry
 from apps.sightings.services import stranger_promote
@@ -83,9 +85,41 @@ def test_sightings_of_watched_people_and_strangers_raise_signed_retried_events(c
     dashboard = viewer.get("/reports/").content.decode()
     assert 'id="watchlist"' in dashboard
     assert "Banned since March" in dashboard and "Tried the back door" in dashboard
+    # With a group, the group's watched people only (a stranger is in no group).
+    staff = Group.objects.create(organization=organization, name="staff")
+    group_add_people(group=staff, people=[bob])
+    of_staff = viewer.get("/reports/", {"group": staff.pk}).content.decode()
+    assert "Banned since March" not in of_staff and "Tried the back door" not in of_staff
     # The other organization's admin and dashboard know nothing of it.
     theirs = Client()
     theirs.force_login(other.admin)
     assert theirs.get(f"/admin/sightings/watchlistentry/{entry.pk}/change/").status_code == 404
     theirs.force_login(other.viewer)
     assert "Banned since March" not in theirs.get("/reports/").content.decode()
+
+
+@pytest.mark.django_db(transaction=False)
+def test_the_api_lists_adds_and_removes_entries_within_the_organization_only():
+    acme, other = make_tenant("acme-api", "Ann", "door"), make_tenant("other-api", "Olga", "gate")
+    api = APIClient()
+    api.credentials(HTTP_AUTHORIZATION=f"Api-Key {acme.raw_key}")
+    added = api.post("/api/v1/watchlist/", {"person": acme.person.pk, "reason": "Lost badge"}, format="json")
+    assert added.status_code == 201, added.content
+    assert added.json()["person"] == {"id": acme.person.pk, "name": "Ann"} and added.json()["reason"] == "Lost badge"
+    assert AuditEvent.objects.filter(target_type="sightings.WatchlistEntry", action="created").count() == 1
+    again = api.post("/api/v1/watchlist/", {"person": acme.person.pk, "reason": "twice"}, format="json")
+    assert again.status_code == 409 and again.json()["error"]["code"] == "duplicate"
+    both = api.post("/api/v1/watchlist/", {"reason": "nobody"}, format="json")
+    assert both.status_code == 400 and both.json()["error"]["field"] == "person"
+    foreign = api.post("/api/v1/watchlist/", {"person": other.person.pk, "reason": "x"}, format="json")
+    assert foreign.status_code == 404 and foreign.json()["error"]["field"] == "person"
+    assert [e["reason"] for e in api.get("/api/v1/watchlist/").json()["results"]] == ["Lost badge"]
+
+    theirs = APIClient()
+    theirs.credentials(HTTP_AUTHORIZATION=f"Api-Key {other.raw_key}")
+    entry_id = added.json()["id"]
+    assert theirs.get("/api/v1/watchlist/").json()["results"] == []
+    assert theirs.delete(f"/api/v1/watchlist/{entry_id}/").status_code == 404
+    assert api.delete(f"/api/v1/watchlist/{entry_id}/").status_code == 204
+    assert not WatchlistEntry.objects.exists()
+    assert AuditEvent.objects.filter(target_type="sightings.WatchlistEntry", action="deleted").count() == 1

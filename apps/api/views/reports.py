@@ -20,7 +20,7 @@ from apps.organizations.models import ApiKey
 from apps.sightings import selectors as sighting_selectors
 from apps.sightings import services as sighting_services
 from apps.sightings.attendance import attendance
-from apps.sightings.models import Sighting, StrangerProfile
+from apps.sightings.models import Sighting, StrangerProfile, WatchlistEntry
 
 
 class SightingsView(OrganizationView):
@@ -150,3 +150,50 @@ class SightingCorrectView(OrganizationView):
             organization=self.organization, sighting=sighting, person=person, api_key=request.auth
         )
         return Response(serializers.CorrectionSerializer(correction).data, status=status.HTTP_201_CREATED)
+
+
+# --- The watchlist ----------------------------------------------------------------------
+
+
+class WatchlistView(OrganizationView):
+    """Who is watched: managing it takes gallery:write, as managing the gallery does."""
+
+    required_scope = ApiKey.Scope.GALLERY_WRITE
+    pagination_class = IdCursorPagination
+
+    @extend_schema(responses=serializers.WatchlistEntrySerializer(many=True))
+    def get(self, request):
+        entries = WatchlistEntry.objects.filter(organization=self.organization).select_related("person", "added_by")
+        return paginated(self, entries, serializers.WatchlistEntrySerializer)
+
+    @extend_schema(request=serializers.WatchlistInputSerializer, responses={201: serializers.WatchlistEntrySerializer})
+    def post(self, request):
+        data = validated(serializers.WatchlistInputSerializer, request.data)
+        person = (
+            get_for_organization(Person, self.organization, data["person"], field="person")
+            if "person" in data
+            else None
+        )
+        stranger = (
+            get_for_organization(StrangerProfile, self.organization, data["stranger"], field="stranger")
+            if "stranger" in data
+            else None
+        )
+        entry = sighting_services.watchlist_add(
+            organization=self.organization,
+            person=person,
+            stranger=stranger,
+            reason=data["reason"],
+            api_key=request.auth,
+        )
+        return Response(serializers.WatchlistEntrySerializer(entry).data, status=status.HTTP_201_CREATED)
+
+
+class WatchlistEntryView(OrganizationView):
+    required_scope = ApiKey.Scope.GALLERY_WRITE
+
+    @extend_schema(responses={204: None})
+    def delete(self, request, entry_id):
+        entry = get_for_organization(WatchlistEntry, self.organization, entry_id)
+        sighting_services.watchlist_remove(entry=entry, api_key=request.auth)
+        return Response(status=status.HTTP_204_NO_CONTENT)

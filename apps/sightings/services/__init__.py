@@ -29,8 +29,11 @@ from apps.sightings.services.sweeps import (
     visits_close,
     visits_close_all,
 )
+from apps.sightings.services.watchlist import watchlist_add, watchlist_remove
 
 __all__ = [
+    "watchlist_add",
+    "watchlist_remove",
     "PROMOTE_PHOTOS",
     "VISIT_FIGURES",
     "VISIT_KEYS",

@@ -1,15 +1,50 @@
-"""The watchlist: a sighting of a watched person or stranger is announced."""
+"""The watchlist: who is on it, and the announcement of their sightings."""
 
 from datetime import timedelta
 
+from django.db import IntegrityError, transaction
 from django.db.models import Q
 from django.db.models.functions import Greatest
 
+from apps.core import audit
+from apps.core.errors import Conflict, ServiceError
 from apps.organizations.models import Organization
 from apps.sightings.models import Sighting, WatchlistEntry
 from apps.sightings.services.events import watchlist_event
 from apps.webhooks.models import Event
 from apps.webhooks.services import event_publish
+
+
+def watchlist_add(
+    *, organization: Organization, reason: str, person=None, stranger=None, user=None, api_key=None
+) -> WatchlistEntry:
+    """Put a person or a stranger profile (one of them) on the watchlist, with why."""
+    if (person is None) == (stranger is None):
+        raise ServiceError("Name a person or a stranger, not both.", field="person")
+    if not reason.strip():
+        raise ServiceError("Say why they are watched.", field="reason")
+    entry = WatchlistEntry(
+        organization=organization, person=person, stranger=stranger, reason=reason.strip(), added_by=user
+    )
+    try:
+        with transaction.atomic():
+            entry.save()
+    except IntegrityError:
+        raise Conflict("They are on the watchlist already.", code="duplicate", field="person") from None
+    audit.record(organization_id=organization.pk, action=audit.Action.CREATED, user=user, api_key=api_key, target=entry)
+    return entry
+
+
+def watchlist_remove(*, entry: WatchlistEntry, user=None, api_key=None) -> None:
+    audit.record(
+        organization_id=entry.organization_id,
+        action=audit.Action.DELETED,
+        user=user,
+        api_key=api_key,
+        target=entry,
+        detail={"reason": entry.reason},
+    )
+    entry.delete()
 
 
 def _watches(entry: WatchlistEntry, sighting: Sighting) -> bool:
