@@ -100,6 +100,27 @@ def _package_file(package: str, relative: str) -> Path | None:
     return path if path.is_file() else None
 
 
+def check_weight_file(path: str | Path, spec) -> None:
+    """Raise ValueError unless `path` loads as `spec`'s model and embeds in its
+    dimensions: a file given by hand (`--from-file`) must not be taken on its name."""
+    path = Path(path)
+    try:
+        if path.suffix == ".onnx":
+            import onnxruntime
+
+            session = onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+            width = session.get_outputs()[0].shape[-1]
+        else:
+            import dlib
+
+            dlib.face_recognition_model_v1(str(path))
+            width = spec.dimensions  # dlib's model has no declared output shape to read
+    except Exception as error:  # every loader raises its own kinds
+        raise ValueError(f"it does not load as {spec.name}'s model ({error})") from None
+    if isinstance(width, int) and width != spec.dimensions:
+        raise ValueError(f"its embeddings have {width} dimensions; {spec.name}'s have {spec.dimensions}")
+
+
 def install_file(source: str | Path, file_name: str, deepface_home: str | Path) -> Path:
     folder = catalog.weights_dir(deepface_home)
     folder.mkdir(parents=True, exist_ok=True)

@@ -31,7 +31,14 @@ class Command(BaseCommand):
         if from_file:
             if len(models) != 1:
                 raise CommandError("--from-file needs exactly one --model.")
-            target = weights.install_file(from_file, catalog.model_spec(models[0]).weight_file, home)
+            spec = catalog.model_spec(models[0])
+            try:
+                weights.check_weight_file(from_file, spec)
+            except ValueError as error:
+                raise CommandError(
+                    f"{from_file} is not {spec.name}'s weights: {error}. Nothing was installed."
+                ) from None
+            target = weights.install_file(from_file, spec.weight_file, home)
             self.stdout.write(f"installed {target}")
         converter = weights.Converter(
             python=Path(settings.MODEL_CONVERTER_PYTHON),
