@@ -130,11 +130,7 @@ def sightings_export(request, organization):
             ]
             for s in rows.iterator(chunk_size=2000)
         )
-    writer = csv.writer(_CsvLine())
-    stamp = timezone.now().strftime("%Y%m%d-%H%M%S")
-    response = StreamingHttpResponse(_csv(writer, header, lines), content_type="text/csv")
-    response["Content-Disposition"] = f'attachment; filename="{organization.slug}-{view}-{stamp}.csv"'
-    return response
+    return _csv_response(organization, view, header, lines)
 
 
 def _attendance(request, organization):
@@ -175,10 +171,15 @@ def attendance_export(request, organization):
         ]
         for row in rows
     )
+    return _csv_response(organization, "attendance", header, lines)
+
+
+def _csv_response(organization, report: str, header: list[str], lines) -> StreamingHttpResponse:
+    """`lines` streamed as a CSV download named after the organization, the report and now."""
     writer = csv.writer(_CsvLine())
     stamp = timezone.now().strftime("%Y%m%d-%H%M%S")
     response = StreamingHttpResponse(_csv(writer, header, lines), content_type="text/csv")
-    response["Content-Disposition"] = f'attachment; filename="{organization.slug}-attendance-{stamp}.csv"'
+    response["Content-Disposition"] = f'attachment; filename="{organization.slug}-{report}-{stamp}.csv"'
     return response
 
 
