@@ -15,6 +15,7 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("reports/", include("apps.sightings.urls")),
     path("capture/", recognition_views.capture, name="capture"),
+    path("kiosk/", recognition_views.kiosk, name="kiosk"),
     path("accounts/login/", auth_views.LoginView.as_view(), name="login"),
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("api/v1/", include("apps.api.urls")),

@@ -53,3 +53,27 @@ def video(name: str) -> Path:
             pytest.fail(message)
         pytest.skip(message)
     return path
+
+
+def video_frames(name: str, count: int) -> tuple[list, float]:
+    """The first `count` frames of a clip (BGR arrays) and its frame rate."""
+    import cv2
+
+    capture = cv2.VideoCapture(str(video(name)))
+    fps = capture.get(cv2.CAP_PROP_FPS)
+    frames = []
+    while len(frames) < count:
+        ok, frame = capture.read()
+        if not ok:
+            break
+        frames.append(frame)
+    capture.release()
+    return frames, fps
+
+
+PEOPLE_DIR = Path(os.environ.get("PEOPLE_DIR", REPO.parent / "shared" / "datasets" / "people"))
+
+
+def people_photo_bytes(name: str) -> bytes:
+    """A photo of ../shared/datasets/people (or $PEOPLE_DIR), by its path there."""
+    return (_dataset(PEOPLE_DIR, "PEOPLE_DIR") / name).read_bytes()

@@ -294,6 +294,7 @@ class AttendanceSerializer(serializers.Serializer):
     last_seen = LocalDateTimeField()
     present_seconds = serializers.SerializerMethodField(help_text="The union of the visits, in seconds")
     cameras = serializers.ListField(child=serializers.CharField())
+    checked_in = LocalDateTimeField(allow_null=True, help_text="The first kiosk check-in that passed its challenge")
 
     @extend_schema_field(PersonRefSerializer)
     def get_person(self, row) -> dict:

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from apps.api.views import frames, gallery, organizations, reports
+from apps.api.views import frames, gallery, kiosk, organizations, reports
 
 urlpatterns = [
     path("people/", gallery.PeopleView.as_view(), name="people"),
@@ -12,6 +12,9 @@ urlpatterns = [
     path("identify/", frames.IdentifyView.as_view(), name="identify"),
     path("verify/", frames.VerifyView.as_view(), name="verify"),
     path("detect/", frames.DetectView.as_view(), name="detect"),
+    path("kiosk/", kiosk.KioskInfoView.as_view(), name="kiosk"),
+    path("kiosk/check-ins/", kiosk.CheckInsView.as_view(), name="check-ins"),
+    path("kiosk/check-ins/<int:check_in_id>/frames/", kiosk.CheckInFramesView.as_view(), name="check-in-frames"),
     path("cameras/", organizations.CamerasView.as_view(), name="cameras"),
     path("cameras/<int:camera_id>/", organizations.CameraView.as_view(), name="camera"),
     path("sightings/", reports.SightingsView.as_view(), name="sightings"),

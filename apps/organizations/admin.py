@@ -220,12 +220,21 @@ class CameraAdmin(TenantAdmin):
 
 class ApiKeyForm(forms.ModelForm):
     scopes = forms.MultipleChoiceField(
-        choices=ApiKey.Scope.choices, widget=forms.CheckboxSelectMultiple, initial=services.ALL_SCOPES
+        choices=ApiKey.Scope.choices, widget=forms.CheckboxSelectMultiple, initial=services.DEFAULT_SCOPES
     )
 
     class Meta:
         model = ApiKey
         fields = ["name", "scopes", "camera"]
+
+    def clean(self):
+        cleaned = super().clean()
+        if "scopes" in cleaned:
+            try:
+                services.api_key_check(scopes=cleaned["scopes"], camera=cleaned.get("camera"))
+            except ValueError as error:
+                raise forms.ValidationError(str(error)) from None
+        return cleaned
 
 
 @admin.register(ApiKey)

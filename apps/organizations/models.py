@@ -110,6 +110,8 @@ class ApiKey(TenantOwned):
         FRAMES_WRITE = "frames:write"
         GALLERY_WRITE = "gallery:write"
         REPORTS_READ = "reports:read"
+        # A kiosk's key: check-ins at its one camera, nothing else (api_key_create).
+        KIOSK = "kiosk:check-in"
 
     name = models.CharField(max_length=200, blank=True)
     # The visible part of the key, used to find the row; the secret is only hashed.

@@ -11,7 +11,9 @@ from apps.core.errors import Conflict
 from apps.organizations.models import ApiKey, Camera, Organization
 from apps.recognition.pipeline import catalog
 
+# What a key may be given; a new key has every scope but the kiosk's by default.
 ALL_SCOPES = [scope.value for scope in ApiKey.Scope]
+DEFAULT_SCOPES = [scope for scope in ALL_SCOPES if scope != ApiKey.Scope.KIOSK]
 
 
 def _hash_secret(secret: str) -> str:
@@ -64,10 +66,8 @@ def api_key_create(
     *, organization: Organization, name: str = "", scopes: list[str] | None = None, camera=None, user=None
 ) -> tuple[ApiKey, str]:
     """Return the row and the full key; the key is shown once and only its hash is kept."""
-    scopes = ALL_SCOPES if scopes is None else scopes
-    unknown = set(scopes) - set(ALL_SCOPES)
-    if unknown:
-        raise ValueError(f"Unknown scopes: {', '.join(sorted(unknown))}")
+    scopes = DEFAULT_SCOPES if scopes is None else scopes
+    api_key_check(scopes=scopes, camera=camera)
     prefix = secrets.token_hex(4)
     secret = secrets.token_urlsafe(32)
     api_key = ApiKey.objects.create(
@@ -80,6 +80,19 @@ def api_key_create(
     )
     audit.record(organization_id=organization.pk, action=audit.Action.API_KEY_CREATED, user=user, target=api_key)
     return api_key, f"{prefix}.{secret}"
+
+
+def api_key_check(*, scopes: list[str], camera) -> None:
+    """Raise ValueError for scopes a key cannot have. A kiosk's key stands at a door,
+    in reach of anyone: it checks in at its camera and can do nothing else."""
+    unknown = set(scopes) - set(ALL_SCOPES)
+    if unknown:
+        raise ValueError(f"Unknown scopes: {', '.join(sorted(unknown))}")
+    if ApiKey.Scope.KIOSK in scopes:
+        if len(set(scopes)) > 1:
+            raise ValueError("A kiosk key has the kiosk scope alone: it can only check people in.")
+        if camera is None:
+            raise ValueError("A kiosk key is tied to one camera: choose the kiosk's camera.")
 
 
 def api_key_revoke(*, api_key: ApiKey, user=None) -> None:

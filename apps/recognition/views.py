@@ -21,3 +21,10 @@ def capture(request):
         raise PermissionDenied("You are not a member of any organization.")
     cameras = scoped(Camera, request.organization).order_by("name")
     return render(request, "capture/capture.html", {"rates": RATES, "default_rate": DEFAULT_RATE, "cameras": cameras})
+
+
+def kiosk(request):
+    """The kiosk (/kiosk/): a full-screen check-in page for a tablet at the door. It needs
+    no session: it acts with a kiosk key (kiosk:check-in, tied to one camera), entered
+    once on the device and kept in its local storage."""
+    return render(request, "kiosk/kiosk.html")

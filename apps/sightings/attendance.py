@@ -1,5 +1,5 @@
 """Attendance: who was in, per person and day of the organization's time zone. From
-the visits, in one bounded query: first seen, last seen, time present and where. Time
+the visits, in one bounded query: first seen, last seen, time present, where, and when they checked in at a kiosk. Time
 present is the union of the day's visits (two cameras at once count once); a visit
 across midnight counts in both days, each its own part."""
 
@@ -54,15 +54,24 @@ totals AS (
     SELECT person_id, day, min(s) AS first_seen, max(e) AS last_seen, sum(e - s) AS present
     FROM merged GROUP BY person_id, day
 ),
+check_ins AS (
+    SELECT person_id, (started_at AT TIME ZONE %(tz)s)::date AS day, min(started_at) AS checked_in
+    FROM sightings_checkin
+    WHERE organization_id = %(organization)s AND outcome = 'passed' AND person_id IS NOT NULL
+      AND started_at >= %(since)s AND started_at < %(until)s
+    GROUP BY 1, 2
+),
 places AS (
     SELECT r.person_id, r.day, array_agg(DISTINCT c.name ORDER BY c.name) FILTER (WHERE c.name IS NOT NULL) AS cameras
     FROM in_range r LEFT JOIN organizations_camera c ON c.id = r.camera_id
     GROUP BY r.person_id, r.day
 )
-SELECT t.person_id, p.name, t.day, t.first_seen, t.last_seen, t.present, coalesce(places.cameras, '{}')
+SELECT t.person_id, p.name, t.day, t.first_seen, t.last_seen, t.present, coalesce(places.cameras, '{}'),
+       check_ins.checked_in
 FROM totals t
 JOIN gallery_person p ON p.id = t.person_id
 JOIN places ON places.person_id = t.person_id AND places.day = t.day
+LEFT JOIN check_ins ON check_ins.person_id = t.person_id AND check_ins.day = t.day
 ORDER BY t.day, p.name, t.person_id
 """
 
@@ -79,6 +88,7 @@ class Attendance:
     last_seen: datetime
     present: timedelta
     cameras: tuple[str, ...]
+    checked_in: datetime | None  # the first check-in at a kiosk that passed its challenge
 
 
 def attendance(
@@ -112,8 +122,9 @@ def attendance(
                 last_seen=last_seen.astimezone(zone),
                 present=present,
                 cameras=tuple(cameras),
+                checked_in=checked_in.astimezone(zone) if checked_in else None,
             )
-            for person_id, name, day, first_seen, last_seen, present, cameras in cursor.fetchall()
+            for person_id, name, day, first_seen, last_seen, present, cameras, checked_in in cursor.fetchall()
         ]
     return days if period == "day" else _by_period(days, period)
 
@@ -157,6 +168,7 @@ def _by_period(days: Iterable[Attendance], period: str) -> list[Attendance]:
                 last_seen=max(seen.last_seen, row.last_seen),
                 present=seen.present + row.present,
                 cameras=tuple(sorted(set(seen.cameras) | set(row.cameras))),
+                checked_in=min((t for t in (seen.checked_in, row.checked_in) if t), default=None),
             )
         )
     return sorted(grouped.values(), key=lambda row: (row.period, row.person, row.person_id))

@@ -174,3 +174,51 @@ class WatchlistEntry(TenantOwned):
 
     def __str__(self) -> str:
         return f"{self.person or self.stranger}: {self.reason[:60]}"
+
+
+def check_in_path(instance, filename: str) -> str:
+    return f"org_{instance.organization_id}/check-ins/{instance.started_at:%Y/%m/%d}/{filename}"
+
+
+class CheckIn(TenantOwned):
+    """A check-in at a kiosk: a face seen, a head movement asked for (the presence
+    challenge, recognition.pipeline.presence) and its outcome. A passed one is recorded
+    as a frame of the kiosk's camera, so it becomes a sighting and a visit like any
+    other and counts in attendance; a refused one records only that it was refused."""
+
+    class Outcome(models.TextChoices):
+        PENDING = "pending"  # the challenge is under way
+        PASSED = "passed"
+        REFUSED = "refused"
+
+    camera = models.ForeignKey("organizations.Camera", null=True, on_delete=models.SET_NULL, related_name="+")
+    direction = models.CharField(max_length=8)  # asked for: "left" or "right", the person's own
+    outcome = models.CharField(max_length=16, choices=Outcome.choices, default=Outcome.PENDING)
+    # Why: passed, or the challenge's reason (too_few_frames, not_frontal, another_face,
+    # no_turn, wrong_way, too_slow), or abandoned (the kiosk started another).
+    reason = models.CharField(max_length=32, blank=True)
+    turn = models.FloatField(null=True, blank=True)  # the yaw change in the asked direction
+    # The face's box and yaw in each frame of the challenge: [seconds, x, y, size, yaw].
+    observations = models.JSONField(default=list, blank=True)
+    # Who the face at the start is (null: nobody enrolled). Shown only once it passed;
+    # a refused one keeps it for reception (a photo of whom was held up).
+    person = models.ForeignKey("gallery.Person", null=True, blank=True, on_delete=models.CASCADE, related_name="+")
+    distance = models.FloatField(null=True, blank=True)
+    similarity = models.FloatField(null=True, blank=True)
+    # The challenge's first frame, held until the outcome: it becomes `frame` if passed.
+    image = models.ImageField(upload_to=check_in_path, blank=True)
+    frame = models.ForeignKey("recognition.Frame", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    started_at = models.DateTimeField()
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        indexes = [
+            models.Index(fields=["organization", "started_at"]),
+            models.Index(fields=["organization", "person", "started_at"]),
+            models.Index(fields=["camera", "outcome"]),
+            models.Index(fields=["image"]),  # the orphaned-file sweep looks files up by name
+        ]
+        ordering = ["-started_at"]
+
+    def __str__(self) -> str:
+        return f"Check-in #{self.pk} ({self.outcome})"

@@ -158,7 +158,7 @@ def attendance_export(request, organization):
         filters={key: value for key, value in request.GET.items() if value and key != "page"},
         user=request.user,
     )
-    header = ["period", "person", "days_present", "first_seen", "last_seen", "present_seconds", "cameras"]
+    header = ["period", "person", "days_present", "first_seen", "last_seen", "present_seconds", "cameras", "checked_in"]
     lines = (
         [
             row.period.isoformat(),
@@ -168,6 +168,7 @@ def attendance_export(request, organization):
             row.last_seen.isoformat(),
             round(row.present.total_seconds()),
             "; ".join(row.cameras),
+            row.checked_in.isoformat() if row.checked_in else "",
         ]
         for row in rows
     )

@@ -126,6 +126,7 @@ def test_the_api_answers_it_in_the_organizations_time_zone_with_its_scope(seen_a
         "last_seen": "2026-12-02T00:00:00-05:00",
         "present_seconds": 90,
         "cameras": ["door"],
+        "checked_in": None,  # not at a kiosk (tests/sightings/test_check_ins.py)
     }
     assert second["cameras"] == ["door", "lobby"] and second["last_seen"] == "2026-12-02T09:00:00-05:00"
     month = api.get("/api/v1/attendance/", {"since": "2026-12-01", "until": "2026-12-31", "period": "month"})

@@ -75,3 +75,17 @@ def challenge_verdict(observations: list[Observation], direction: str) -> Verdic
         return Verdict(False, "wrong_way", -other_way)
     late = max(sign * (o.yaw - start.yaw) for o in seen)
     return Verdict(False, "too_slow" if late >= MIN_TURN else "no_turn", turn)
+
+
+# Reasons that no later frame can change: the challenge ends at once.
+FINAL_REASONS = ("not_frontal", "another_face", "wrong_way")
+
+
+def challenge_outcome(observations: list[Observation], direction: str, elapsed: float) -> Verdict | None:
+    """The verdict once it is known, `elapsed` seconds after the challenge began: as
+    soon as the turn is seen, or a reason no later frame can change; otherwise None
+    until WINDOW_SECONDS have passed."""
+    verdict = challenge_verdict(observations, direction)
+    if verdict.passed or verdict.reason in FINAL_REASONS or elapsed > WINDOW_SECONDS:
+        return verdict
+    return None

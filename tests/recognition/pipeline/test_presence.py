@@ -9,23 +9,14 @@ import pytest
 
 from apps.recognition.pipeline.engine import FaceAnalyzer
 from apps.recognition.pipeline.presence import MIN_TURN, Observation, challenge_verdict
-from tests.faces import video
+from tests.faces import video_frames
 
 FIRST, LAST = 90, 135  # the turn, in frames of the clip
 
 
 @pytest.fixture(scope="module")
 def clip():
-    capture = cv2.VideoCapture(str(video("hamilton_clip.mp4")))
-    fps = capture.get(cv2.CAP_PROP_FPS)
-    frames = []
-    while len(frames) <= LAST + 30:
-        ok, frame = capture.read()
-        if not ok:
-            break
-        frames.append(frame)
-    capture.release()
-    return frames, fps
+    return video_frames("hamilton_clip.mp4", LAST + 31)
 
 
 @pytest.fixture(scope="module")
