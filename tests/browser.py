@@ -6,6 +6,7 @@ Screenshots go to var/test-artifacts/screenshots/ (or $TEST_ARTIFACTS/screenshot
 
 import os
 import shutil
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -58,3 +59,38 @@ class Screenshots:
         path = self.folder / f"{self.count:02d}-{label}.png"
         self.page.screenshot(path=str(path), full_page=True)
         return path
+
+
+def write_y4m(path: Path, frames: list, fps: int = 10) -> Path:
+    """YUV4MPEG2, 4:2:0: what Chromium's --use-file-for-fake-video-capture plays (in a loop)."""
+    import cv2
+
+    height, width = frames[0].shape[:2]
+    with open(path, "wb") as out:
+        out.write(f"YUV4MPEG2 W{width} H{height} F{fps}:1 Ip A1:1 C420jpeg\n".encode())
+        for frame in frames:
+            out.write(b"FRAME\n")
+            out.write(cv2.cvtColor(frame, cv2.COLOR_BGR2YUV_I420).tobytes())
+    return path
+
+
+@contextmanager
+def fake_camera_browser(chromium, video: Path):
+    """A Chromium of its own, on the session's Playwright, whose camera plays `video`:
+    the fake camera is a launch flag. The camera permission is given per context
+    (grant); --deny-permission-prompts refuses every ungranted request explicitly,
+    instead of relying on what headless does with a prompt."""
+    browser = chromium.browser_type.launch(
+        executable_path=chromium_path(),
+        headless=True,
+        args=[
+            *CHROMIUM_ARGS,
+            "--use-fake-device-for-media-stream",
+            f"--use-file-for-fake-video-capture={video}",
+            "--deny-permission-prompts",
+        ],
+    )
+    try:
+        yield browser
+    finally:
+        browser.close()

@@ -18,13 +18,17 @@ def wait_for(condition, what: str, timeout: float = 120, interval: float = 0.1) 
 
 
 def enroll(organization, name: str, *photos: str):
-    """A person with these photos, enrolled by the worker; every photo must pass."""
+    """A person with these shared photos, enrolled by the worker; every photo must pass."""
+    return enroll_images(organization, name, [photo_bytes(photo) for photo in photos])
+
+
+def enroll_images(organization, name: str, images: list[bytes]):
     from apps.gallery.models import FaceImage
     from apps.gallery.services import face_image_add, person_create
 
     person = person_create(organization=organization, name=name)
-    for photo in photos:
-        face_image_add(person=person, data=photo_bytes(photo))
+    for data in images:
+        face_image_add(person=person, data=data)
     wait_for(lambda: not FaceImage.objects.filter(person=person, status="pending").exists(), f"{name}'s photos")
     assert set(FaceImage.objects.filter(person=person).values_list("status", flat=True)) == {"enrolled"}
     return person

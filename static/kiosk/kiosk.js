@@ -165,7 +165,7 @@
       if (response.status === 201) {
         state.checkIn = body;
         const left = body.direction === "left";
-        show("challenge", `Turn your head to your ${body.direction}`, "then look back at the camera", left ? "←" : "→");
+        show("challenge", `Turn your head to your ${body.direction}`, "", left ? "←" : "→");
       } else {
         show("idle", code === "face_not_frontal" ? "Look straight at the camera" : "Look at the camera to check in");
       }

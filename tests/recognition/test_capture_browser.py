@@ -19,7 +19,7 @@ from playwright.sync_api import expect
 from apps.organizations.models import Membership
 from apps.recognition.models import Frame
 from apps.sightings.models import Sighting
-from tests.browser import CHROMIUM_ARGS, Screenshots, chromium_path
+from tests.browser import Screenshots, fake_camera_browser, write_y4m
 from tests.clients.helpers import letterbox
 from tests.faces import photo
 from tests.worker import enroll, wait_for
@@ -34,42 +34,17 @@ def letterboxed(path: Path, width: int = WIDTH, height: int = HEIGHT) -> np.ndar
     return letterbox(cv2.imread(str(path)), (width, height))
 
 
-def write_y4m(path: Path, frames: list[np.ndarray], fps: int = FPS) -> Path:
-    """YUV4MPEG2, 4:2:0: what Chromium's --use-file-for-fake-video-capture plays (in a loop)."""
-    height, width = frames[0].shape[:2]
-    with open(path, "wb") as out:
-        out.write(f"YUV4MPEG2 W{width} H{height} F{fps}:1 Ip A1:1 C420jpeg\n".encode())
-        for frame in frames:
-            out.write(b"FRAME\n")
-            out.write(cv2.cvtColor(frame, cv2.COLOR_BGR2YUV_I420).tobytes())
-    return path
-
-
 @pytest.fixture(scope="module")
 def camera_video(tmp_path_factory) -> Path:
     """Two seconds of id01 (img4, a photo that is not enrolled), letterboxed to 640x480."""
     frame = letterboxed(photo("img4.jpg"))
-    return write_y4m(tmp_path_factory.mktemp("camera") / "id01.y4m", [frame] * (2 * FPS))
+    return write_y4m(tmp_path_factory.mktemp("camera") / "id01.y4m", [frame] * (2 * FPS), fps=FPS)
 
 
 @pytest.fixture(scope="module")
 def camera_browser(chromium, camera_video):
-    """A Chromium of its own, on the session's Playwright: the fake camera is a launch flag.
-    The camera permission is given per context (grant), so one launch serves the test
-    that is denied it too: --deny-permission-prompts refuses every ungranted request
-    explicitly, instead of relying on what headless does with a prompt."""
-    browser = chromium.browser_type.launch(
-        executable_path=chromium_path(),
-        headless=True,
-        args=[
-            *CHROMIUM_ARGS,
-            "--use-fake-device-for-media-stream",
-            f"--use-file-for-fake-video-capture={camera_video}",
-            "--deny-permission-prompts",
-        ],
-    )
-    yield browser
-    browser.close()
+    with fake_camera_browser(chromium, camera_video) as browser:
+        yield browser
 
 
 def member(organization, username: str) -> User:

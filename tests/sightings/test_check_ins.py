@@ -15,8 +15,7 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from django.utils import timezone
 from rest_framework.test import APIClient
 
-from apps.gallery.models import FaceImage
-from apps.gallery.services import face_image_add, person_create, person_delete
+from apps.gallery.services import person_delete
 from apps.organizations.models import ApiKey, Camera
 from apps.organizations.services import api_key_create
 from apps.recognition.models import Frame
@@ -24,11 +23,12 @@ from apps.recognition.pipeline import presence
 from apps.sightings.attendance import attendance, attendance_range
 from apps.sightings.models import CheckIn, Sighting
 from tests.faces import people_photo_bytes, photo_bytes, video_frames
-from tests.worker import wait_for
+from tests.worker import enroll_images, wait_for
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 
 FIRST, LAST = 90, 135  # the turn to his right, in frames of the clip
+LIN = "face_recognition/lin_manuel_miranda/lin-manuel-miranda.png"
 
 
 @pytest.fixture(scope="module")
@@ -51,10 +51,7 @@ def door(make_org):
     organization.time_zone = "America/New_York"
     organization.save()
     camera = Camera.objects.create(organization=organization, name="front door")
-    lin = person_create(organization=organization, name="Lin-Manuel Miranda")
-    face_image_add(person=lin, data=people_photo_bytes("face_recognition/lin_manuel_miranda/lin-manuel-miranda.png"))
-    wait_for(lambda: not FaceImage.objects.filter(person=lin, status="pending").exists(), "Lin's photo")
-    assert FaceImage.objects.get(person=lin).status == "enrolled"
+    lin = enroll_images(organization, "Lin-Manuel Miranda", [people_photo_bytes(LIN)])
     return organization, camera, lin, kiosk_client(organization, camera)
 
 
