@@ -3,7 +3,7 @@ from django.contrib import admin
 from apps.core.admin_base import TenantAdmin, is_platform
 from apps.gallery.admin import thumbnail
 from apps.sightings import services
-from apps.sightings.models import Correction, Sighting, StrangerProfile, Visit, WatchlistEntry
+from apps.sightings.models import CheckIn, Correction, Sighting, StrangerProfile, Visit, WatchlistEntry
 
 
 @admin.register(Sighting)
@@ -56,6 +56,17 @@ class StrangerProfileAdmin(ReadOnlyAdmin):
     list_display = ["id", "status", "sightings_count", "first_seen", "last_seen", "person"]
     list_filter = ["status"]
     exclude = ["centroid"]
+
+
+@admin.register(CheckIn)
+class CheckInAdmin(ReadOnlyAdmin):
+    """Check-ins at the kiosks, passed and refused: a refused one names whom the face
+    looked like (a photo of whom was held up), for reception."""
+
+    list_display = ["id", "started_at", "camera", "outcome", "reason", "person", "direction", "turn", "frame"]
+    list_filter = ["outcome", "reason", "camera"]
+    date_hierarchy = "started_at"
+    exclude = ["image", "observations"]
 
 
 @admin.register(Correction)

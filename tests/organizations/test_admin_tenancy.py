@@ -34,6 +34,8 @@ CHANGELISTS = [
     "sightings/visit",
     "sightings/strangerprofile",
     "sightings/correction",
+    "sightings/checkin",
+    "sightings/watchlistentry",
     "webhooks/webhooksubscription",
     "webhooks/webhookdelivery",
     "gallery/galleryimport",
@@ -166,6 +168,28 @@ def test_api_keys_from_admin_are_shown_once_and_revocable(tenants):
     assert api_key_authenticate(raw_key) is None
     actions = set(AuditEvent.objects.filter(organization=a.organization).values_list("action", flat=True))
     assert {"api_key_created", "api_key_revoked"} <= actions
+
+
+def test_a_kiosk_key_from_admin_has_the_kiosk_scope_alone_and_a_camera(tenants):
+    a, b = tenants
+    client = login(a.owner)
+    door = Camera.objects.get(organization=a.organization)
+    for scopes, camera, error in [
+        (["kiosk:check-in"], "", "tied to one camera"),
+        (["kiosk:check-in", "reports:read"], door.pk, "the kiosk scope alone"),
+    ]:
+        refused = client.post("/admin/organizations/apikey/add/", {"name": "kiosk", "scopes": scopes, "camera": camera})
+        assert refused.status_code == 200 and error in refused.content.decode(), scopes
+    beta_door = Camera.objects.get(organization=b.organization)
+    foreign = client.post(
+        "/admin/organizations/apikey/add/", {"name": "kiosk", "scopes": ["kiosk:check-in"], "camera": beta_door.pk}
+    )
+    assert foreign.status_code == 200 and not ApiKey.objects.filter(camera=beta_door).exists()
+    made = client.post(
+        "/admin/organizations/apikey/add/", {"name": "kiosk", "scopes": ["kiosk:check-in"], "camera": door.pk}
+    )
+    assert made.status_code == 302
+    assert ApiKey.objects.get(camera=door).scopes == ["kiosk:check-in"]
 
 
 def test_erasing_a_person_deletes_photos_embeddings_sightings_and_files(tenants, django_capture_on_commit_callbacks):
