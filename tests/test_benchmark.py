@@ -66,3 +66,15 @@ def test_the_attendance_benchmark_times_each_query(tmp_path):
     assert by_case["all people, per month"]["rows"] == 5
     assert 0 < by_case["one person, per day"]["rows"] <= by_case["all people, per day"]["rows"]
     assert all(result["seconds"] > 0 for result in report["results"])
+
+
+def test_the_kiosk_benchmark_times_a_passed_and_a_refused_check_in(tmp_path):
+    run_benchmark_command("benchmarks.kiosk", "--runs", "1", "--out", str(tmp_path))
+    report = json.loads((tmp_path / "kiosk.json").read_text())
+    [run] = report["runs"]
+    assert run["identified"] == ["Lin-Manuel Miranda"]
+    assert (run["passed"]["outcome"], run["still"]["outcome"]) == ("passed", "refused"), run
+    assert run["still"]["reason"] == "no_turn"
+    summary = report["summary"]
+    assert 0 < summary["identify_seconds"] < summary["passed_seconds"]
+    assert "added by the challenge" in (tmp_path / "kiosk.md").read_text()

@@ -37,8 +37,8 @@ def clip():
 
 @pytest.fixture(scope="module")
 def turning_video(clip, tmp_path_factory):
-    """He looks at the camera for 2 s, turns to his right (1.5 s), holds it 1 s; in a loop."""
-    frames = [clip[0]] * (2 * FPS) + clip + [clip[-1]] * FPS
+    """He looks at the camera for 1 s, turns to his right (1.5 s), holds it 1 s; in a loop."""
+    frames = [clip[0]] * FPS + clip + [clip[-1]] * FPS
     return write_y4m(tmp_path_factory.mktemp("kiosk") / "turning.y4m", frames, fps=FPS)
 
 

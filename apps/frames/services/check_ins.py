@@ -50,6 +50,7 @@ def _faces_with_pose(organization, data: bytes) -> list[dict]:
 def check_in_start(*, organization, camera, data: bytes) -> CheckIn:
     """Start a check-in on the largest face of the frame, or raise (422) when there is
     none or it is not frontal: the kiosk keeps sending until there is."""
+    now = timezone.now()  # the challenge's time starts with its first frame, as the others' do
     faces = _faces_with_pose(organization, data)
     if not faces:
         raise NoFace("No face was found in the image.", field="image")
@@ -63,7 +64,6 @@ def check_in_start(*, organization, camera, data: bytes) -> CheckIn:
     )
     recognized = recognized_candidate(organization=organization, embedding=embedding, candidates=candidates)
     nearest = candidates[0] if candidates else None
-    now = timezone.now()
     with transaction.atomic():
         for left in CheckIn.objects.select_for_update().filter(camera=camera, outcome=CheckIn.Outcome.PENDING):
             _finish(left, presence.Verdict(False, "abandoned", left.turn or 0.0))
