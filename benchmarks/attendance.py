@@ -1,7 +1,8 @@
 """Attendance at size: `python -m benchmarks.attendance [--people 1000] [--visits 100000]`.
 
 An organization of `--people` people with `--visits` visits over one month at 5 cameras
-(workdays' arrivals and departures, a few of them across midnight), among another
+(workdays' arrivals and departures, a few of them across midnight), a kiosk check-in
+for a fifth of the visits (passed or refused, as a door's kiosk records them), among another
 organization's rows of the same size, on the embedded PostgreSQL (database
 `faces_attendance`). Times the month's attendance per day and per month for all, and
 per day for one person, as the report page and its export ask for them (median of
@@ -25,7 +26,7 @@ MONTH = (date(2026, 11, 1), date(2026, 12, 1))
 def populate(organization, people: int, visits: int, rng: random.Random) -> None:
     from apps.gallery.models import Person
     from apps.organizations.models import Camera
-    from apps.sightings.models import Visit
+    from apps.sightings.models import CheckIn, Visit
 
     cameras = Camera.objects.bulk_create(Camera(organization=organization, name=f"camera {i}") for i in range(5))
     persons = Person.objects.bulk_create(
@@ -50,6 +51,18 @@ def populate(organization, people: int, visits: int, rng: random.Random) -> None
             )
         )
     Visit.objects.bulk_create(rows, batch_size=5000)
+    check_ins = [
+        CheckIn(
+            organization=organization,
+            camera=visit.camera,
+            person=visit.person,
+            direction="left",
+            outcome=CheckIn.Outcome.PASSED if rng.random() < 0.9 else CheckIn.Outcome.REFUSED,
+            started_at=visit.started_at,
+        )
+        for visit in rng.sample(rows, len(rows) // 5)
+    ]
+    CheckIn.objects.bulk_create(check_ins, batch_size=5000)
 
 
 def timed(function, repeats: int) -> tuple[float, int]:

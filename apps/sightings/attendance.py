@@ -3,7 +3,6 @@ the visits, in one bounded query: first seen, last seen, time present, where, an
 present is the union of the day's visits (two cameras at once count once); a visit
 across midnight counts in both days, each its own part."""
 
-from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 
@@ -15,7 +14,7 @@ MAX_DAYS = 366
 
 # The visits overlapping [since, until), cut at the organization's midnights; the
 # pieces of a person's day merged where they overlap (a gaps-and-islands pass); then
-# one row per person and day.
+# one row per person and day, and per period.
 ATTENDANCE_SQL = """
 WITH pieces AS (
     SELECT v.person_id, v.camera_id, day::date AS day,
@@ -50,29 +49,37 @@ islands AS (
 merged AS (
     SELECT person_id, day, min(s) AS s, max(e) AS e FROM islands GROUP BY person_id, day, island
 ),
-totals AS (
+days AS (
     SELECT person_id, day, min(s) AS first_seen, max(e) AS last_seen, sum(e - s) AS present
     FROM merged GROUP BY person_id, day
 ),
+totals AS (
+    SELECT person_id, date_trunc(%(period)s, day::timestamp)::date AS period, count(*) AS days,
+           min(first_seen) AS first_seen, max(last_seen) AS last_seen, sum(present) AS present
+    FROM days GROUP BY 1, 2
+),
 check_ins AS (
-    SELECT person_id, (started_at AT TIME ZONE %(tz)s)::date AS day, min(started_at) AS checked_in
+    SELECT person_id, date_trunc(%(period)s, started_at AT TIME ZONE %(tz)s)::date AS period,
+           min(started_at) AS checked_in
     FROM sightings_checkin
     WHERE organization_id = %(organization)s AND outcome = 'passed' AND person_id IS NOT NULL
       AND started_at >= %(since)s AND started_at < %(until)s
+      AND (%(person)s::bigint IS NULL OR person_id = %(person)s::bigint)
     GROUP BY 1, 2
 ),
 places AS (
-    SELECT r.person_id, r.day, array_agg(DISTINCT c.name ORDER BY c.name) FILTER (WHERE c.name IS NOT NULL) AS cameras
+    SELECT r.person_id, date_trunc(%(period)s, r.day::timestamp)::date AS period,
+           array_agg(DISTINCT c.name ORDER BY c.name) FILTER (WHERE c.name IS NOT NULL) AS cameras
     FROM in_range r LEFT JOIN organizations_camera c ON c.id = r.camera_id
-    GROUP BY r.person_id, r.day
+    GROUP BY 1, 2
 )
-SELECT t.person_id, p.name, t.day, t.first_seen, t.last_seen, t.present, coalesce(places.cameras, '{}'),
-       check_ins.checked_in
+SELECT t.person_id, p.name, t.period, t.days, t.first_seen, t.last_seen, t.present,
+       coalesce(places.cameras, '{}'), check_ins.checked_in
 FROM totals t
 JOIN gallery_person p ON p.id = t.person_id
-JOIN places ON places.person_id = t.person_id AND places.day = t.day
-LEFT JOIN check_ins ON check_ins.person_id = t.person_id AND check_ins.day = t.day
-ORDER BY t.day, p.name, t.person_id
+JOIN places ON places.person_id = t.person_id AND places.period = t.period
+LEFT JOIN check_ins ON check_ins.person_id = t.person_id AND check_ins.period = t.period
+ORDER BY t.period, p.name, t.person_id
 """
 
 
@@ -109,24 +116,24 @@ def attendance(
         "person": person,
         "group": group,
         "camera": camera,
+        "period": period,
     }
     with connection.cursor() as cursor:
         cursor.execute(ATTENDANCE_SQL, params)
-        days = [
+        return [
             Attendance(
                 person_id=person_id,
                 person=name,
-                period=day,
-                days=1,
+                period=start,
+                days=days,
                 first_seen=first_seen.astimezone(zone),
                 last_seen=last_seen.astimezone(zone),
                 present=present,
                 cameras=tuple(cameras),
                 checked_in=checked_in.astimezone(zone) if checked_in else None,
             )
-            for person_id, name, day, first_seen, last_seen, present, cameras, checked_in in cursor.fetchall()
+            for person_id, name, start, days, first_seen, last_seen, present, cameras, checked_in in cursor.fetchall()
         ]
-    return days if period == "day" else _by_period(days, period)
 
 
 def attendance_range(*, organization, since: date | None = None, until: date | None = None) -> tuple[date, date]:
@@ -141,34 +148,3 @@ def attendance_range(*, organization, since: date | None = None, until: date | N
     if (until - since).days >= MAX_DAYS:
         raise ValueError(f"At most {MAX_DAYS} days at a time.")
     return since, until + timedelta(days=1)
-
-
-def period_start(day: date, period: str) -> date:
-    if period == "week":
-        return day - timedelta(days=day.weekday())
-    if period == "month":
-        return day.replace(day=1)
-    return day
-
-
-def _by_period(days: Iterable[Attendance], period: str) -> list[Attendance]:
-    grouped: dict[tuple[date, int], Attendance] = {}
-    for row in days:
-        key = (period_start(row.period, period), row.person_id)
-        seen = grouped.get(key)
-        grouped[key] = (
-            Attendance(**{**vars(row), "period": key[0]})
-            if seen is None
-            else Attendance(
-                person_id=row.person_id,
-                person=row.person,
-                period=key[0],
-                days=seen.days + 1,
-                first_seen=min(seen.first_seen, row.first_seen),
-                last_seen=max(seen.last_seen, row.last_seen),
-                present=seen.present + row.present,
-                cameras=tuple(sorted(set(seen.cameras) | set(row.cameras))),
-                checked_in=min((t for t in (seen.checked_in, row.checked_in) if t), default=None),
-            )
-        )
-    return sorted(grouped.values(), key=lambda row: (row.period, row.person, row.person_id))
