@@ -7,7 +7,6 @@ path as any camera's frame (sighting, visit, attendance, webhooks). Nothing of a
 refused one is kept but the outcome, who the face looked like and the movement."""
 
 import uuid
-from datetime import timedelta
 
 import numpy as np
 from django.core.files.base import ContentFile
@@ -20,10 +19,6 @@ from apps.frames.services.lookups import image_analyze_remote
 from apps.gallery import search
 from apps.recognition.pipeline import match, presence
 from apps.sightings.models import CheckIn
-
-# A check-in that no frame has settled this long after it began is refused when its
-# next frame comes (the kiosk was left): the challenge's window and some slack.
-ABANDONED_AFTER = timedelta(seconds=presence.WINDOW_SECONDS + 10)
 
 
 def _observation(face: dict, seconds: float) -> presence.Observation:
@@ -104,8 +99,6 @@ def check_in_frame(*, check_in: CheckIn, data: bytes) -> CheckIn:
             seen.append(nearest)
             check_in.observations = [*check_in.observations, _stored(nearest)]
         verdict = presence.challenge_outcome(seen, check_in.direction, elapsed)
-        if verdict is None and timedelta(seconds=elapsed) > ABANDONED_AFTER:
-            verdict = presence.challenge_verdict(seen, check_in.direction)
         if verdict is None:
             check_in.save(update_fields=["observations"])
         else:
