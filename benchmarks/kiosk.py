@@ -174,15 +174,7 @@ def main(argv=None) -> dict:
     try:
         session = requests.Session()
         session.headers["Authorization"] = f"Api-Key {kiosk_key}"
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                requests.get(f"{url}/healthz", timeout=5)
-                break
-            except requests.ConnectionError:
-                if time.monotonic() > deadline or server.poll() is not None:
-                    raise SystemExit(f"gunicorn did not start; see {args.out / 'gunicorn.log'}") from None
-                time.sleep(0.2)
+        workers.wait_for_web(url, server, args.out / "gunicorn.log")
         run_once(session, url, general_key, frames, fps)  # warm up: models loaded, connections open
         runs = []
         for number in range(args.runs):

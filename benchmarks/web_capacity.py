@@ -73,15 +73,7 @@ def measure(processes: int, args, environment: dict, frames: list[bytes]) -> dic
             stderr=subprocess.STDOUT,
         )
     try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                requests.get(f"{url}/healthz", timeout=5)
-                break
-            except requests.ConnectionError:
-                if time.monotonic() > deadline or server.poll() is not None:
-                    raise SystemExit(f"gunicorn did not start; see {args.out / f'gunicorn-{processes}.log'}") from None
-                time.sleep(0.2)
+        workers.wait_for_web(url, server, args.out / f"gunicorn-{processes}.log")
         threads = max(1, args.clients // args.client_processes)
         # Warm up: every server process has its connections and imports ready.
         _load(url, key, frames, threads, 3.0)

@@ -18,6 +18,25 @@ def free_port() -> int:
         return probe.getsockname()[1]
 
 
+def wait_for_web(url: str, process: subprocess.Popen, log: Path, timeout: float = 60) -> None:
+    """Return once the web server at `url` answers /healthz (whatever it says about the
+    services behind it); exit naming its log if it stops or does not answer in time."""
+    import urllib.error
+    import urllib.request
+
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            urllib.request.urlopen(f"{url}/healthz", timeout=5).close()
+            return
+        except urllib.error.HTTPError:
+            return  # it answered
+        except OSError:
+            if time.monotonic() > deadline or process.poll() is not None:
+                raise SystemExit(f"the web server did not start; see {log}") from None
+            time.sleep(0.2)
+
+
 class WorkerDidNotStart(RuntimeError):
     pass
 
