@@ -197,6 +197,8 @@ CELERY_BEAT_SCHEDULE = {
     "requeue-stale-frames": {"task": "apps.frames.tasks.frames_requeue_stale_task", "schedule": 60.0},
     "purge-expired": {"task": "apps.sightings.tasks.retention_purge_all_task", "schedule": 3600.0},
     "close-visits": {"task": "apps.sightings.tasks.visits_close_all_task", "schedule": 30.0},
+    # Kiosk check-ins left half-way: refused, their held frame deleted.
+    "abandon-check-ins": {"task": "apps.frames.tasks.check_ins_abandoned_sweep_task", "schedule": 60.0},
     # Builds the search index once a gallery outgrows exact search, rebuilds it as it grows.
     "maintain-search-index": {"task": "apps.gallery.tasks.search_index_maintain_task", "schedule": 86400.0},
     # Files left without a row by a killed process (apps/core/files.py).

@@ -50,6 +50,13 @@ def frames_requeue_stale_task() -> int:
     return frames_requeue_stale()
 
 
+@shared_task
+def check_ins_abandoned_sweep_task() -> int:
+    from apps.frames.services import check_ins_abandoned_sweep
+
+    return check_ins_abandoned_sweep()
+
+
 @worker_process_init.connect
 def load_models(**kwargs) -> None:
     # Each pool process loads its models before it takes a task.

@@ -7,6 +7,7 @@ the other way, or shown a still frame, the check-in is refused and nothing of hi
 recorded as present. Also: what a kiosk key may do, and tenancy."""
 
 import time
+from datetime import timedelta
 
 import cv2
 import numpy as np
@@ -15,6 +16,7 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from django.utils import timezone
 from rest_framework.test import APIClient
 
+from apps.frames.services import check_ins_abandoned_sweep
 from apps.gallery.services import person_delete
 from apps.organizations.models import ApiKey, Camera
 from apps.organizations.services import api_key_create
@@ -149,7 +151,9 @@ def test_the_other_way_or_a_still_frame_is_refused_and_records_nobody(door, clip
     assert ended.status_code == 409 and ended.json()["error"]["code"] == "check_in_ended"
 
 
-def test_a_check_in_starts_only_on_a_face_looking_at_the_camera(door, clip, celery_worker):
+def test_a_check_in_starts_only_on_a_face_looking_at_the_camera(
+    door, clip, celery_worker, django_capture_on_commit_callbacks
+):
     organization, camera, lin, kiosk = door
     frames, _ = clip
     blank = cv2.imencode(".jpg", np.zeros((360, 640, 3), np.uint8))[1]
@@ -167,6 +171,18 @@ def test_a_check_in_starts_only_on_a_face_looking_at_the_camera(door, clip, cele
     assert first.status_code == second.status_code == 201
     assert CheckIn.objects.get(pk=first.json()["id"]).reason == "abandoned"
     assert CheckIn.objects.get(pk=second.json()["id"]).outcome == "pending"
+
+    # One left pending, its kiosk gone: the sweep refuses it and deletes the frame it held.
+    pending = CheckIn.objects.get(pk=second.json()["id"])
+    held = pending.image.name
+    assert pending.image.storage.exists(held)
+    assert check_ins_abandoned_sweep() == 0  # not yet: it is within its window
+    CheckIn.objects.filter(pk=pending.pk).update(started_at=timezone.now() - timedelta(minutes=5))
+    with django_capture_on_commit_callbacks(execute=True):
+        assert check_ins_abandoned_sweep() == 1
+    pending.refresh_from_db()
+    assert (pending.outcome, pending.reason, pending.image.name) == ("refused", "abandoned", "")
+    assert not pending.image.storage.exists(held)
 
 
 def test_a_kiosk_key_checks_in_at_its_camera_and_does_nothing_else(make_org):

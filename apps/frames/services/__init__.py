@@ -1,7 +1,7 @@
 """The frame services, one module per job; this package's names are their public API."""
 
 from apps.frames.services.calibration import calibration_run, calibration_schedule, calibration_scheduled_run
-from apps.frames.services.check_ins import check_in_frame, check_in_start
+from apps.frames.services.check_ins import check_in_frame, check_in_start, check_ins_abandoned_sweep
 from apps.frames.services.frames import (
     crop_face,
     frame_analyze,
@@ -24,6 +24,7 @@ __all__ = [
     "calibration_scheduled_run",
     "check_in_frame",
     "check_in_start",
+    "check_ins_abandoned_sweep",
     "crop_face",
     "detect",
     "frame_analyze",

@@ -7,6 +7,7 @@ path as any camera's frame (sighting, visit, attendance, webhooks). Nothing of a
 refused one is kept but the outcome, who the face looked like and the movement."""
 
 import uuid
+from datetime import timedelta
 
 import numpy as np
 from django.core.files.base import ContentFile
@@ -19,6 +20,10 @@ from apps.frames.services.lookups import image_analyze_remote
 from apps.gallery import search
 from apps.recognition.pipeline import match, presence
 from apps.sightings.models import CheckIn
+
+# A check-in still pending this long after it began was left (the kiosk went away):
+# the sweep refuses it, and deletes the frame it holds.
+ABANDONED_AFTER = timedelta(seconds=presence.WINDOW_SECONDS + 30)
 
 
 def _observation(face: dict, seconds: float) -> presence.Observation:
@@ -124,3 +129,18 @@ def _finish(check_in: CheckIn, verdict: presence.Verdict) -> None:
         transaction.on_commit(lambda: storage.delete(name))
         check_in.image = ""
     check_in.save()
+
+
+def check_ins_abandoned_sweep() -> int:
+    """Refuse the check-ins left pending past ABANDONED_AFTER, so that no face's frame
+    is held longer than a check-in needs it. Returns how many."""
+    cutoff = timezone.now() - ABANDONED_AFTER
+    left = CheckIn.objects.filter(outcome=CheckIn.Outcome.PENDING, started_at__lt=cutoff)
+    count = 0
+    for pk in left.values_list("pk", flat=True):
+        with transaction.atomic():
+            check_in = CheckIn.objects.select_for_update().filter(pk=pk, outcome=CheckIn.Outcome.PENDING).first()
+            if check_in is not None:
+                _finish(check_in, presence.Verdict(False, "abandoned", check_in.turn or 0.0))
+                count += 1
+    return count
