@@ -14,9 +14,11 @@ so waiting only pushed the writes into the descriptor's time (the service's rate
 
 At most `backlog` results wait: submit blocks behind them, so the models never run far
 ahead of the database. The frame's task returns, and its message is acknowledged, before
-its result is stored. A worker killed in between leaves the frame `processing`, and
-frames_requeue_stale queues it again after RECOGNITION_STALE_FRAME_SECONDS; a worker
-that stops normally stores what waits first (tasks.flush_recorder)."""
+its result is stored. A pool process killed in between leaves the frame `processing`:
+the process that replaces it queues it again as it starts (frames_requeue_orphaned),
+and frames_requeue_stale after RECOGNITION_STALE_FRAME_SECONDS if no process of that
+machine takes over; a worker that stops normally stores what waits first
+(tasks.flush_recorder)."""
 
 import itertools
 import logging

@@ -58,9 +58,16 @@ def check_ins_abandoned_sweep_task() -> int:
 
 
 @worker_process_init.connect
-def load_models(**kwargs) -> None:
+def prepare_process(**kwargs) -> None:
+    from apps.frames.services import frames_requeue_orphaned
+
     # Each pool process loads its models before it takes a task.
     logger.info("models loaded: %s", ", ".join(preload()) or "none ready")
+    # One that takes over from a killed process queues again the frames that one held.
+    # On the recorder's thread, which opens a database connection of its own: this
+    # thread's is still the parent's until Celery's Django fixup, which runs after
+    # this, drops it.
+    recorder.submit(frames_requeue_orphaned)
 
 
 @worker_process_shutdown.connect
@@ -73,8 +80,10 @@ def flush_recorder(**kwargs) -> None:
 
 @worker_ready.connect
 def recover_frames(**kwargs) -> None:
-    from apps.frames.services import frames_requeue_stale
+    # Also where a worker without pool processes (the solo pool) takes over.
+    from apps.frames.services import frames_requeue_orphaned, frames_requeue_stale
 
     count = frames_requeue_stale()
     if count:
         logger.warning("re-queued %s frames left unfinished by a previous worker", count)
+    frames_requeue_orphaned()

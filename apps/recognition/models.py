@@ -24,6 +24,8 @@ class Frame(TenantOwned):
     started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
     attempts = models.PositiveSmallIntegerField(default=0)
+    # The worker process that last took it, as host:pid (frames_requeue_orphaned).
+    worker = models.CharField(max_length=255, blank=True)
     # Milliseconds per stage: decode, detect, embed, match, write.
     timings = models.JSONField(default=dict, blank=True)
     error_code = models.CharField(max_length=64, blank=True)

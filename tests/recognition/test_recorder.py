@@ -1,10 +1,14 @@
 """The worker's recorder: frames' results stored on a thread of their own, in order, in
 the frame's tenant context, once the next frame's models run; and nothing lost when a
-worker stops."""
+worker stops, nor when its pool process is killed while a result waits."""
 
+import json
+import os
+import signal
 import threading
 import time
 
+import psutil
 import pytest
 from django.db import connection
 
@@ -15,6 +19,7 @@ from apps.recognition.models import Frame
 from project.workers import stop_worker
 from tests.conftest import start_worker
 from tests.faces import photo_bytes
+from tests.worker import wait_for
 
 
 def close_connection() -> None:
@@ -105,6 +110,54 @@ def test_a_worker_that_stops_stores_the_results_it_holds(pool, celery_queue, mak
         frame.refresh_from_db()
         assert frame.status == Frame.Status.DONE, (tmp_path / "worker.log").read_text()[-3000:]
         assert frame.sightings.count() == 1
+    finally:
+        app.conf.task_default_queue = celery_queue
+        stop_worker(worker)
+        with app.connection_for_write() as conn:
+            conn.default_channel.queue_delete(queue)
+
+
+def unacknowledged(queue: str) -> int:
+    """Messages of this queue that a worker took and has not acknowledged (kombu's Redis
+    transport keeps them in one hash, each with its routing key)."""
+    from project.celery import app
+
+    with app.connection_for_read() as conn:
+        values = conn.default_channel.client.hvals("unacked")
+    return sum(json.loads(value)[2] == queue for value in values)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_frame_whose_pool_process_is_killed_before_its_result_is_stored_is_processed_again_at_once(
+    celery_queue, make_org, tmp_path
+):
+    """The frame's models are done and its message acknowledged, but its result waits on
+    the recorder (10 s here, for a next frame that does not come) when the pool process
+    is killed. The broker will not deliver it again; the process that replaces the dead
+    one queues it again as it starts, instead of after RECOGNITION_STALE_FRAME_SECONDS."""
+    from project.celery import app
+
+    organization, _, _ = make_org("killed-recorder")
+    queue = f"{celery_queue}-killed"
+    log = tmp_path / "worker.log"
+    worker = start_worker(queue, log, RECOGNITION_RECORDER_WAIT_SECONDS="10")
+    app.conf.task_default_queue = queue
+    try:
+        frame = services.frame_create(organization=organization, data=photo_bytes("img20.jpg"))
+        wait_for(lambda: Frame.objects.get(pk=frame.pk).status == Frame.Status.PROCESSING, "the frame's models", 60)
+        wait_for(lambda: unacknowledged(queue) == 0, "its message to be acknowledged", 10)
+        frame.refresh_from_db()
+        assert frame.status == Frame.Status.PROCESSING  # its result still waits
+        [pool_process] = psutil.Process(worker.pid).children()
+        assert frame.worker.endswith(f":{pool_process.pid}")
+        os.kill(pool_process.pid, signal.SIGKILL)
+
+        # Well before the worker's RECOGNITION_STALE_FRAME_SECONDS (300).
+        wait_for(lambda: Frame.objects.get(pk=frame.pk).status == Frame.Status.DONE, "the frame, again", 90)
+        frame.refresh_from_db()
+        assert frame.attempts == 2 and not frame.worker.endswith(f":{pool_process.pid}")
+        assert frame.sightings.count() == 1
+        assert "re-queued 1 frames held by a process that died" in log.read_text()
     finally:
         app.conf.task_default_queue = celery_queue
         stop_worker(worker)

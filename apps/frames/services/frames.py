@@ -2,6 +2,8 @@
 gallery, recorded as sightings (or failed), and queued again when its worker died."""
 
 import logging
+import os
+import socket
 import time
 import uuid
 from dataclasses import dataclass
@@ -193,7 +195,7 @@ def frame_process(*, frame_id: int, recorder: Recorder | None = None) -> Frame |
         return None
     if frame.status in (Frame.Status.DONE, Frame.Status.FAILED):
         return frame
-    frame.started_at, frame.attempts = timezone.now(), frame.attempts + 1
+    frame.started_at, frame.attempts, frame.worker = timezone.now(), frame.attempts + 1, this_process()
     recorder.submit(frame_start, frame=frame)
     try:
         analysis = frame_analyze(frame, models_running=recorder.models_running)
@@ -204,11 +206,16 @@ def frame_process(*, frame_id: int, recorder: Recorder | None = None) -> Frame |
     return frame
 
 
+def this_process() -> str:
+    """The process, as a frame's `worker` names it: host and process id."""
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
 def frame_start(*, frame: Frame) -> None:
-    """Mark the frame processing (frames_requeue_stale looks at started_at), unless
-    another delivery finished it meanwhile."""
+    """Mark the frame processing, by which process and since when (the requeue sweeps
+    below look at both), unless another delivery finished it meanwhile."""
     Frame.objects.filter(pk=frame.pk, status__in=[Frame.Status.QUEUED, Frame.Status.PROCESSING]).update(
-        status=Frame.Status.PROCESSING, started_at=frame.started_at, attempts=frame.attempts
+        status=Frame.Status.PROCESSING, started_at=frame.started_at, attempts=frame.attempts, worker=frame.worker
     )
     frame.status = Frame.Status.PROCESSING
 
@@ -307,9 +314,44 @@ def frames_requeue_stale() -> int:
     stale = Frame.objects.filter(status=Frame.Status.PROCESSING, started_at__lt=cutoff) | Frame.objects.filter(
         status=Frame.Status.QUEUED, received_at__lt=cutoff
     )
+    return _requeue(stale)
+
+
+def frames_requeue_orphaned() -> int:
+    """Queue again, at once, the frames that a process of this machine died holding.
+
+    A frame's message is acknowledged when its models are done, before the recorder has
+    stored its result (frames/recorder.py): a pool process killed in between leaves the
+    frame 'processing' and the broker will not deliver it again. A process that takes
+    over (a new pool process, a worker started again) calls this as it starts;
+    frames_requeue_stale catches what it cannot see, such as another machine's frames."""
+    held = Frame.objects.filter(status=Frame.Status.PROCESSING, worker__startswith=f"{socket.gethostname()}:")
+    orphaned = [pk for pk, worker in held.values_list("pk", "worker") if not _alive(int(worker.rpartition(":")[2]))]
+    count = _requeue(held.filter(pk__in=orphaned))
+    if count:
+        logger.warning("re-queued %s frames held by a process that died", count)
+    return count
+
+
+def _alive(pid: int) -> bool:
+    # The caller's own id, reused from a dead process, holds nothing yet.
+    if pid == os.getpid():
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's process
+        return True
+    return True
+
+
+def _requeue(frames) -> int:
     count = 0
-    for frame in stale:
-        Frame.objects.filter(pk=frame.pk).update(status=Frame.Status.QUEUED)
-        frame_enqueue(frame)
-        count += 1
+    for frame in frames:
+        # Claimed by its status: a frame that two sweeps find is queued once.
+        claimed = Frame.objects.filter(pk=frame.pk, status=frame.status).update(status=Frame.Status.QUEUED)
+        if claimed:
+            frame_enqueue(frame)
+            count += claimed
     return count
