@@ -195,6 +195,7 @@ CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 CELERY_WORKER_PROC_ALIVE_TIMEOUT = env_float("CELERY_WORKER_PROC_ALIVE_TIMEOUT", 30.0)
 CELERY_BEAT_SCHEDULE = {
     "requeue-stale-frames": {"task": "apps.frames.tasks.frames_requeue_stale_task", "schedule": 60.0},
+    "requeue-stale-photos": {"task": "apps.gallery.tasks.face_images_requeue_stale_task", "schedule": 60.0},
     "purge-expired": {"task": "apps.sightings.tasks.retention_purge_all_task", "schedule": 3600.0},
     "close-visits": {"task": "apps.sightings.tasks.visits_close_all_task", "schedule": 30.0},
     # Kiosk check-ins left half-way: refused, their held frame deleted.
@@ -276,8 +277,12 @@ SEARCH_INDEX_BUILD_MEMORY_MB = env_int("SEARCH_INDEX_BUILD_MEMORY_MB", 4096)
 RECOGNITION_TARGET_FPIR = env_float("RECOGNITION_TARGET_FPIR", 0.01)
 # People with fewer enrolled photos are flagged as weakly enrolled (README: K = 1 vs 3).
 RECOGNITION_RECOMMENDED_PHOTOS = env_int("RECOGNITION_RECOMMENDED_PHOTOS", 3)
-# A frame still 'processing' after this many seconds is considered lost and re-queued.
+# A frame still 'processing' (or queued), or an enrollment photo still pending, after
+# this many seconds is considered lost and re-queued.
 RECOGNITION_STALE_FRAME_SECONDS = env_int("RECOGNITION_STALE_FRAME_SECONDS", 300)
+# A frame or photo whose worker stopped (died, timed out, failed) this many times is
+# given up: the frame fails and the photo is rejected, both as processing_failed.
+RECOGNITION_MAX_ATTEMPTS = env_int("RECOGNITION_MAX_ATTEMPTS", 3)
 # How long a worker keeps a frame's result for the next frame's models to start before
 # storing it anyway (apps/frames/recorder.py): 0 stores at once (lowest latency);
 # the default lets a busy worker store results while its models run.

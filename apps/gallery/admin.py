@@ -150,7 +150,7 @@ class PersonAdmin(TenantAdmin):
     def re_embed(self, request, queryset):
         count = 0
         for face_image in FaceImage.objects.filter(person__in=queryset):
-            services.face_image_enqueue(face_image)
+            services.face_image_enqueue(face_image, again=True)
             count += 1
         self.message_user(request, f"{count} photos queued for embedding.", messages.SUCCESS)
 

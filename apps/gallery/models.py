@@ -1,5 +1,6 @@
 from django.conf import settings
 from django.db import models
+from django.db.models import Q
 from pgvector.django import VectorField
 
 from apps.core.models import TenantOwned
@@ -71,9 +72,17 @@ class FaceImage(TenantOwned):
     quality = models.JSONField(default=dict, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     processed_at = models.DateTimeField(null=True, blank=True)
+    # When it was last sent to a worker, and how many times a worker began enrolling it:
+    # a photo still pending long after is queued again, up to RECOGNITION_MAX_ATTEMPTS.
+    queued_at = models.DateTimeField(null=True, blank=True)
+    attempts = models.PositiveSmallIntegerField(default=0)
 
     class Meta:
-        indexes = [models.Index(fields=["image"])]  # the orphaned-file sweep looks photos up by name
+        indexes = [
+            models.Index(fields=["image"]),  # the orphaned-file sweep looks photos up by name
+            # The stale-photo sweep reads the pending ones.
+            models.Index(fields=["queued_at"], name="gallery_faceimage_pending", condition=Q(status="pending")),
+        ]
 
     def __str__(self) -> str:
         return f"{self.person} #{self.pk} ({self.status})"

@@ -8,11 +8,18 @@ REEMBED_SECONDS_PER_TASK = 60
 
 
 @shared_task(acks_late=True, autoretry_for=(ConnectionError,), retry_backoff=True, max_retries=5)
-def face_image_enroll_task(face_image_id: int, organization_id: int | None = None) -> None:
+def face_image_enroll_task(face_image_id: int, organization_id: int | None = None, again: bool = False) -> None:
     # organization_id: the tenant context the task runs in (project/celery.py).
     from apps.gallery.services import face_image_enroll
 
-    face_image_enroll(face_image_id=face_image_id)
+    face_image_enroll(face_image_id=face_image_id, again=again)
+
+
+@shared_task
+def face_images_requeue_stale_task() -> int:
+    from apps.gallery.services import face_images_requeue_stale
+
+    return face_images_requeue_stale()
 
 
 @shared_task(acks_late=True)

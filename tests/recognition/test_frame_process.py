@@ -4,8 +4,10 @@ its task waited in the queue; and which frames a process that takes over queues 
 import logging
 import socket
 import subprocess
+from datetime import timedelta
 
 import pytest
+from django.utils import timezone
 
 from apps.frames import services
 from apps.recognition.models import Frame
@@ -47,3 +49,29 @@ def test_the_frames_queued_again_at_once_are_those_a_dead_process_of_this_machin
         running.kill()
     statuses = {name: Frame.objects.get(pk=frame.pk).status for name, frame in frames.items()}
     assert statuses == {"dead": "queued", "alive": "processing", "another machine's": "processing", "done": "done"}
+
+
+def test_a_frame_whose_worker_died_at_every_attempt_fails_instead_of_being_queued_again(org_a, settings):
+    """A frame that kills the process taking it (a decoder crash, memory) would otherwise
+    go round the pool for ever: after RECOGNITION_MAX_ATTEMPTS it fails, for the client
+    polling or waiting on it to learn."""
+    settings.RECOGNITION_MAX_ATTEMPTS = 3
+    finished = subprocess.Popen(["true"])
+    finished.wait()
+    dead = f"{socket.gethostname()}:{finished.pid}"
+    frames = {}
+    for attempts in (2, 3):
+        frames[attempts] = services.frame_create(organization=org_a[0], data=photo_bytes("img1.jpg"))
+        Frame.objects.filter(pk=frames[attempts].pk).update(status="processing", worker=dead, attempts=attempts)
+
+    assert services.frames_requeue_orphaned() == 1
+    again, given_up = (Frame.objects.get(pk=frames[n].pk) for n in (2, 3))
+    assert again.status == "queued"
+    assert (given_up.status, given_up.error_code) == ("failed", "processing_failed")
+    assert "Given up after 3 attempts" in given_up.error and given_up.finished_at is not None
+    # The stale-frame sweep, which sees other machines' frames, gives up the same way.
+    Frame.objects.filter(pk=again.pk).update(
+        status="processing", worker="elsewhere:1", attempts=3, started_at=timezone.now() - timedelta(hours=1)
+    )
+    assert services.frames_requeue_stale() == 0
+    assert Frame.objects.get(pk=again.pk).error_code == "processing_failed"

@@ -347,11 +347,30 @@ def _alive(pid: int) -> bool:
 
 
 def _requeue(frames) -> int:
+    """Queue the frames again, but give up on those whose worker already stopped
+    RECOGNITION_MAX_ATTEMPTS times: a frame that kills the process taking it would
+    otherwise stop every pool process in turn, for ever. Returns how many were queued."""
     count = 0
     for frame in frames:
+        if frame.attempts >= settings.RECOGNITION_MAX_ATTEMPTS:
+            _give_up(frame)
+            continue
         # Claimed by its status: a frame that two sweeps find is queued once.
         claimed = Frame.objects.filter(pk=frame.pk, status=frame.status).update(status=Frame.Status.QUEUED)
         if claimed:
             frame_enqueue(frame)
             count += claimed
     return count
+
+
+def _give_up(frame: Frame) -> None:
+    message = (
+        f"Given up after {frame.attempts} attempts: the worker processing this frame stopped each time "
+        "(the worker's log says why)."
+    )
+    failed = Frame.objects.filter(pk=frame.pk, status=frame.status).update(
+        status=Frame.Status.FAILED, finished_at=timezone.now(), error_code="processing_failed", error=message
+    )
+    if failed:
+        logger.error("frame %s: %s", frame.pk, message)
+        metrics.FRAMES_FAILED.labels(code="processing_failed").inc()

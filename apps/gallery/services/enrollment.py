@@ -2,9 +2,13 @@
 
 import logging
 import uuid
+from datetime import timedelta
 
+import kombu.exceptions
+from django.conf import settings
 from django.core.files.base import ContentFile
 from django.db import transaction
+from django.db.models import F
 from django.utils import timezone
 
 from apps.core import audit
@@ -76,9 +80,50 @@ def face_image_add(*, person: Person, data: bytes) -> FaceImage:
     return face_image
 
 
-def face_image_enqueue(face_image: FaceImage) -> None:
+def face_image_enqueue(face_image: FaceImage, *, again: bool = False) -> None:
+    """Queue the photo's enrollment; `again` embeds a photo already enrolled (or
+    rejected) once more, as the admin's re-embed action asks."""
+    FaceImage.objects.filter(pk=face_image.pk).update(queued_at=timezone.now())
+    _publish(face_image, again=again)
+
+
+def _publish(face_image: FaceImage, *, again: bool = False) -> None:
     face_image_id, organization_id = face_image.pk, face_image.organization_id
-    transaction.on_commit(lambda: face_image_enroll_task.delay(face_image_id, organization_id=organization_id))
+
+    def publish() -> None:
+        try:
+            face_image_enroll_task.delay(face_image_id, organization_id=organization_id, again=again)
+        except kombu.exceptions.OperationalError as error:
+            # The photo is stored and pending: face_images_requeue_stale queues it again
+            # once the broker is back. Failing the request would make the client upload
+            # it twice.
+            logger.warning("photo %s stored but not queued (the broker is not answering): %s", face_image_id, error)
+
+    transaction.on_commit(publish)
+
+
+def face_images_requeue_stale() -> int:
+    """Queue again the photos still pending long after they were queued: their message
+    was lost with the broker, or their worker died or failed on them. A photo that
+    workers already began RECOGNITION_MAX_ATTEMPTS times is rejected instead, as
+    processing_failed. Returns how many were queued."""
+    cutoff = timezone.now() - timedelta(seconds=settings.RECOGNITION_STALE_FRAME_SECONDS)
+    count = 0
+    for face_image in FaceImage.objects.filter(status=FaceImage.Status.PENDING, queued_at__lt=cutoff):
+        # Claimed by the time it was queued: a photo that two sweeps find is handled once.
+        mine = FaceImage.objects.filter(pk=face_image.pk, status=face_image.status, queued_at=face_image.queued_at)
+        if face_image.attempts >= settings.RECOGNITION_MAX_ATTEMPTS:
+            last = face_image.detail.partition(": ")[2] or "the worker stopped (the worker's log says why)"
+            detail = f"Given up after {face_image.attempts} attempts; the last: {last}. Upload the photo again."
+            rejected = mine.update(
+                status=FaceImage.Status.REJECTED, reason="processing_failed", detail=detail, processed_at=timezone.now()
+            )
+            if rejected:
+                logger.error("photo %s: %s", face_image.pk, detail)
+        elif mine.update(queued_at=timezone.now()):
+            _publish(face_image)
+            count += 1
+    return count
 
 
 def _reject(face_image: FaceImage, reason: str, detail: str, quality: dict | None = None) -> FaceImage:
@@ -132,14 +177,35 @@ def enrollment_warnings(*, face_image: FaceImage, embedding, threshold: float) -
     return warnings
 
 
-def face_image_enroll(*, face_image_id: int) -> FaceImage:
-    """Detect, check and embed the face of an enrollment photo with the organization's model.
+def face_image_enroll(*, face_image_id: int, again: bool = False) -> FaceImage | None:
+    """Detect, check and embed the face of a pending enrollment photo with the
+    organization's model.
 
     Rejects a photo with no face, two faces of similar size, or a face that is too
-    small, too blurry or turned too far. Re-running replaces the embedding of that
-    model (a redelivered task, a re-embed).
+    small, too blurry or turned too far. A photo no longer pending is left alone (the
+    stale-photo sweep may have queued it twice) unless `again` is set: then its
+    embedding of that model is replaced (a re-embed).
     """
-    face_image = FaceImage.objects.select_related("organization", "person").get(pk=face_image_id)
+    face_image = FaceImage.objects.select_related("organization", "person").filter(pk=face_image_id).first()
+    if face_image is None:
+        logger.info("photo %s was deleted before it was enrolled", face_image_id)
+        return None
+    if face_image.status != FaceImage.Status.PENDING:
+        return _enroll(face_image) if again else face_image
+    # Counted before the models run, so that a photo that kills its worker is given up on.
+    FaceImage.objects.filter(pk=face_image_id).update(attempts=F("attempts") + 1)
+    try:
+        return _enroll(face_image)
+    except Exception as error:
+        # Left pending for face_images_requeue_stale to try again (a storage or database
+        # outage passes); meanwhile the admin and the API say what went wrong.
+        FaceImage.objects.filter(pk=face_image_id, status=FaceImage.Status.PENDING).update(
+            detail=f"Attempt {face_image.attempts + 1} failed: {type(error).__name__}: {error}"[:2000]
+        )
+        raise
+
+
+def _enroll(face_image: FaceImage) -> FaceImage:
     organization = face_image.organization
     try:
         analyzer = analyzer_for(organization)
