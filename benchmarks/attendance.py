@@ -4,9 +4,9 @@ An organization of `--people` people with `--visits` visits over one month at 5 
 (workdays' arrivals and departures, a few of them across midnight), a kiosk check-in
 for a fifth of the visits (passed or refused, as a door's kiosk records them), among another
 organization's rows of the same size, on the embedded PostgreSQL (database
-`faces_attendance`). Times the month's attendance per day and per month for all, and
-per day for one person, as the report page and its export ask for them (median of
-`--repeats`). Writes DIR/attendance.md and DIR/attendance.json.
+`faces_attendance`). Times the month's attendance per day for all (the whole of it, as
+the CSV export reads it, and one page, as the report page and the API read it), per
+month for all, and per day for one person (median of `--repeats`). Writes DIR/attendance.md and DIR/attendance.json.
 """
 
 import argparse
@@ -99,14 +99,14 @@ def main(argv=None) -> dict:
     with connection.cursor() as cursor:
         cursor.execute("ANALYZE")
     one = Visit.objects.filter(organization=organization).values_list("person_id", flat=True).first()
+    month = {"organization": organization, "since": MONTH[0], "until": MONTH[1]}
     cases = {
-        "all people, per day": lambda: attendance(organization=organization, since=MONTH[0], until=MONTH[1]),
-        "all people, per month": lambda: attendance(
-            organization=organization, since=MONTH[0], until=MONTH[1], period="month"
+        "all people, per day (the export)": lambda: attendance(**month).rows,
+        "all people, per day, a page of 50 (the page, the API)": lambda: (
+            attendance(**month, offset=1000, limit=50).rows
         ),
-        "one person, per day": lambda: attendance(
-            organization=organization, since=MONTH[0], until=MONTH[1], person=one
-        ),
+        "all people, per month": lambda: attendance(**month, period="month").rows,
+        "one person, per day": lambda: attendance(**month, person=one).rows,
     }
     results = []
     for name, case in cases.items():

@@ -1,29 +1,31 @@
 """Attendance: who was in, per person and day of the organization's time zone. From
-the visits, in one bounded query: first seen, last seen, time present, where, and when they checked in at a kiosk. Time
-present is the union of the day's visits (two cameras at once count once); a visit
-across midnight counts in both days, each its own part."""
+the visits, in one bounded query: first seen, last seen, time present, where, and
+when they checked in at a kiosk. Time present is the union of the day's visits (two
+cameras at once count once); a visit across midnight counts in both days, each its
+own part."""
 
-from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
+from typing import NamedTuple
 
+from django.core.paginator import Page, Paginator
 from django.db import connection
+
+from apps.organizations.models import Camera
 
 PERIODS = ("day", "week", "month")
 # A year of days at a time: the query stays bounded by the visits in the range.
 MAX_DAYS = 366
 
-# The visits overlapping [since, until), cut at the organization's midnights; the
-# pieces of a person's day merged where they overlap (a gaps-and-islands pass); then
-# one row per person and day, and per period.
-ATTENDANCE_SQL = """
-WITH pieces AS (
-    SELECT v.person_id, v.camera_id, day::date AS day,
-           greatest(v.started_at, day::date::timestamp AT TIME ZONE %(tz)s) AS s,
-           least(v.ended_at, (day::date + 1)::timestamp AT TIME ZONE %(tz)s) AS e
+# The visits overlapping [since, until), cut at the organization's midnights, then one
+# row per person and period (a day, a week, a month). Time present is the union of the
+# pieces: taken in order of start, a piece adds only what reaches past the furthest end
+# before it (`reach`); pieces of different days never overlap, so a period's union is
+# the sum of its days'. One window pass, one aggregation.
+PERIODS_SQL = """
+WITH visits AS NOT MATERIALIZED (
+    SELECT v.person_id, v.camera_id, v.started_at, v.ended_at,
+           (v.started_at AT TIME ZONE %(tz)s)::date AS first_day, (v.ended_at AT TIME ZONE %(tz)s)::date AS last_day
     FROM sightings_visit v
-    CROSS JOIN LATERAL generate_series(
-        (v.started_at AT TIME ZONE %(tz)s)::date, (v.ended_at AT TIME ZONE %(tz)s)::date, interval '1 day'
-    ) AS day
     WHERE v.organization_id = %(organization)s
       AND v.started_at < %(until)s AND v.ended_at >= %(since)s
       AND (%(person)s::bigint IS NULL OR v.person_id = %(person)s::bigint)
@@ -32,31 +34,35 @@ WITH pieces AS (
           SELECT person_id FROM gallery_groupmember WHERE group_id = %(group)s::bigint
       ))
 ),
+pieces AS (
+    -- Most visits end on the day they start: whole, without a series to cut them by.
+    SELECT person_id, camera_id, first_day AS day, started_at AS s, ended_at AS e
+    FROM visits WHERE first_day = last_day
+    UNION ALL
+    SELECT person_id, camera_id, day::date,
+           greatest(started_at, day::date::timestamp AT TIME ZONE %(tz)s),
+           least(ended_at, (day::date + 1)::timestamp AT TIME ZONE %(tz)s)
+    FROM visits CROSS JOIN LATERAL generate_series(first_day, last_day, interval '1 day') AS day
+    WHERE first_day < last_day
+),
 in_range AS (
-    SELECT * FROM pieces WHERE day >= %(since_day)s AND day < %(until_day)s
+    SELECT *, date_trunc(%(period)s, day::timestamp)::date AS period
+    FROM pieces WHERE day >= %(since_day)s AND day < %(until_day)s
 ),
-marked AS (
-    SELECT *, CASE WHEN s <= max(e) OVER (
-                   PARTITION BY person_id, day ORDER BY s, e ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING
-               ) THEN 0 ELSE 1 END AS new_island
+reaching AS (
+    SELECT *, max(e) OVER (earlier ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING) AS reach,
+           lag(day) OVER earlier AS day_before
     FROM in_range
-),
-islands AS (
-    SELECT person_id, day, s, e,
-           sum(new_island) OVER (PARTITION BY person_id, day ORDER BY s, e) AS island
-    FROM marked
-),
-merged AS (
-    SELECT person_id, day, min(s) AS s, max(e) AS e FROM islands GROUP BY person_id, day, island
-),
-days AS (
-    SELECT person_id, day, min(s) AS first_seen, max(e) AS last_seen, sum(e - s) AS present
-    FROM merged GROUP BY person_id, day
+    WINDOW earlier AS (PARTITION BY person_id, period ORDER BY s, e)
 ),
 totals AS (
-    SELECT person_id, date_trunc(%(period)s, day::timestamp)::date AS period, count(*) AS days,
-           min(first_seen) AS first_seen, max(last_seen) AS last_seen, sum(present) AS present
-    FROM days GROUP BY 1, 2
+    -- In the window's order: no sorting again (days are counted where they change, the
+    -- cameras repeat and are told apart by the caller).
+    SELECT person_id, period, count(*) FILTER (WHERE day_before IS DISTINCT FROM day) AS days,
+           min(s) AS first_seen, max(e) AS last_seen,
+           sum(greatest(e - greatest(s, coalesce(reach, s)), interval '0')) AS present,
+           array_agg(camera_id) FILTER (WHERE camera_id IS NOT NULL) AS cameras
+    FROM reaching GROUP BY person_id, period
 ),
 check_ins AS (
     SELECT person_id, date_trunc(%(period)s, started_at AT TIME ZONE %(tz)s)::date AS period,
@@ -66,26 +72,27 @@ check_ins AS (
       AND started_at >= %(since)s AND started_at < %(until)s
       AND (%(person)s::bigint IS NULL OR person_id = %(person)s::bigint)
     GROUP BY 1, 2
-),
-places AS (
-    SELECT r.person_id, date_trunc(%(period)s, r.day::timestamp)::date AS period,
-           array_agg(DISTINCT c.name ORDER BY c.name) FILTER (WHERE c.name IS NOT NULL) AS cameras
-    FROM in_range r LEFT JOIN organizations_camera c ON c.id = r.camera_id
-    GROUP BY 1, 2
 )
-SELECT t.person_id, p.name, t.period, t.days, t.first_seen, t.last_seen, t.present,
-       coalesce(places.cameras, '{}'), check_ins.checked_in
+"""
+# The rows, in order, a slice of them (LIMIT NULL: all), each with the count of all.
+ATTENDANCE_SQL = (
+    PERIODS_SQL
+    + """
+SELECT count(*) OVER (), t.person_id, p.name, t.period, t.days, t.first_seen, t.last_seen, t.present,
+       coalesce(t.cameras, '{}'), check_ins.checked_in
 FROM totals t
 JOIN gallery_person p ON p.id = t.person_id
-JOIN places ON places.person_id = t.person_id AND places.period = t.period
 LEFT JOIN check_ins ON check_ins.person_id = t.person_id AND check_ins.period = t.period
 ORDER BY t.period, p.name, t.person_id
+LIMIT %(limit)s OFFSET %(offset)s
 """
+)
+COUNT_SQL = PERIODS_SQL + "SELECT count(*) FROM totals"
 
 
-@dataclass(frozen=True)
-class Attendance:
-    """One person over one period (a day, a week from Monday, a month)."""
+class Attendance(NamedTuple):
+    """One person over one period (a day, a week from Monday, a month). A named tuple,
+    not a dataclass: a month of a large organization's days is tens of thousands."""
 
     person_id: int
     person: str
@@ -98,11 +105,27 @@ class Attendance:
     checked_in: datetime | None  # the first check-in at a kiosk that passed its challenge
 
 
+class AttendanceSlice(NamedTuple):
+    rows: list[Attendance]
+    total: int  # rows in the whole range, whatever the slice
+
+
 def attendance(
-    *, organization, since: date, until: date, period: str = "day", person=None, group=None, camera=None
-) -> list[Attendance]:
+    *,
+    organization,
+    since: date,
+    until: date,
+    period: str = "day",
+    person=None,
+    group=None,
+    camera=None,
+    offset: int = 0,
+    limit: int | None = None,
+) -> AttendanceSlice:
     """Days `since` to `until` (excluded), of the organization's time zone, ordered by
-    period, then name."""
+    period, then name: all of them, or `limit` from `offset`. A slice is taken by the
+    same query that counts them all, so a page of a large organization's month costs
+    the aggregation only, not tens of thousands of rows brought into Python."""
     if period not in PERIODS:
         raise ValueError(f"period must be one of {', '.join(PERIODS)}")
     zone = organization.zone
@@ -117,23 +140,50 @@ def attendance(
         "group": group,
         "camera": camera,
         "period": period,
+        "offset": offset,
+        "limit": limit,
     }
+    camera_names = dict(Camera.objects.filter(organization=organization).values_list("pk", "name"))
     with connection.cursor() as cursor:
         cursor.execute(ATTENDANCE_SQL, params)
-        return [
-            Attendance(
-                person_id=person_id,
-                person=name,
-                period=start,
-                days=days,
-                first_seen=first_seen.astimezone(zone),
-                last_seen=last_seen.astimezone(zone),
-                present=present,
-                cameras=tuple(cameras),
-                checked_in=checked_in.astimezone(zone) if checked_in else None,
-            )
-            for person_id, name, start, days, first_seen, last_seen, present, cameras, checked_in in cursor.fetchall()
-        ]
+        found = cursor.fetchall()
+        if found:
+            total = found[0][0]
+        elif offset:  # past the end: no row to carry the count
+            cursor.execute(COUNT_SQL, params)
+            total = cursor.fetchone()[0]
+        else:
+            total = 0
+    rows = [
+        Attendance(
+            person_id,
+            name,
+            start,
+            days,
+            first_seen.astimezone(zone),
+            last_seen.astimezone(zone),
+            present,
+            tuple(sorted({camera_names[camera_id] for camera_id in cameras})),
+            checked_in.astimezone(zone) if checked_in else None,
+        )
+        for _, person_id, name, start, days, first_seen, last_seen, present, cameras, checked_in in found
+    ]
+    return AttendanceSlice(rows, total)
+
+
+def attendance_page(*, number, per_page: int, **query) -> Page:
+    """One page of attendance(), as Django's paginator gives one (a number past the
+    end is the last page, anything else not a number the first), read in one query."""
+    try:
+        wanted = max(1, int(number))
+    except (TypeError, ValueError):
+        wanted = 1
+    found = attendance(offset=(wanted - 1) * per_page, limit=per_page, **query)
+    page = Paginator(range(found.total), per_page).get_page(wanted)
+    if page.number != wanted:
+        found = attendance(offset=(page.number - 1) * per_page, limit=per_page, **query)
+    page.object_list = found.rows
+    return page
 
 
 def attendance_range(*, organization, since: date | None = None, until: date | None = None) -> tuple[date, date]:

@@ -20,6 +20,7 @@ from apps.core.errors import NotFound, ServiceError
 from apps.gallery.models import FaceImage, Person
 from apps.sightings import charts, selectors, services
 from apps.sightings.attendance import attendance as attendance_rows
+from apps.sightings.attendance import attendance_page
 from apps.sightings.forms import AttendanceForm, CorrectionForm, GroupForm, PromoteForm, ReportFilterForm
 from apps.sightings.models import Sighting, StrangerProfile
 
@@ -133,16 +134,15 @@ def sightings_export(request, organization):
     return _csv_response(organization, view, header, lines)
 
 
-def _attendance(request, organization):
-    form = AttendanceForm(request.GET or {}, organization=organization)
-    rows = attendance_rows(organization=organization, **form.filters()) if form.is_valid() else []
-    return form, rows
-
-
 @report_view
 def attendance(request, organization):
-    form, rows = _attendance(request, organization)
-    page = Paginator(rows, PAGE_SIZE).get_page(request.GET.get("page"))
+    form = AttendanceForm(request.GET or {}, organization=organization)
+    if form.is_valid():
+        page = attendance_page(
+            organization=organization, number=request.GET.get("page"), per_page=PAGE_SIZE, **form.filters()
+        )
+    else:
+        page = Paginator([], PAGE_SIZE).get_page(1)
     query = request.GET.copy()
     query.pop("page", None)
     return render(request, "reports/attendance.html", {"form": form, "page": page, "query": query.urlencode()})
@@ -151,7 +151,8 @@ def attendance(request, organization):
 @report_view
 def attendance_export(request, organization):
     """Attendance as CSV, in the organization's time zone; recorded in the audit log."""
-    form, rows = _attendance(request, organization)
+    form = AttendanceForm(request.GET or {}, organization=organization)
+    rows = attendance_rows(organization=organization, **form.filters()).rows if form.is_valid() else []
     services.report_exported(
         organization=organization,
         report="attendance",

@@ -81,7 +81,7 @@ def test_reports_attendance_dashboard_and_api_filter_by_group(acme):
     # make_tenant saw Ann once already.
     assert {s.person for s in selectors.sightings_filter(organization=organization, group=staff.pk)} == {ann}
     assert {v.person for v in selectors.visits_filter(organization=organization, group=staff.pk)} == {ann}
-    rows = attendance(organization=organization, since=day, until=day + timedelta(days=1), group=staff.pk)
+    rows = attendance(organization=organization, since=day, until=day + timedelta(days=1), group=staff.pk).rows
     assert [row.person for row in rows] == ["Ann"]
     everybody = selectors.dashboard(organization=organization)
     of_staff = selectors.dashboard(organization=organization, group=staff.pk)

@@ -58,7 +58,7 @@ def seen_across_midnight(celery_worker, make_org):
 
 def test_a_day_is_the_organizations_and_a_visit_across_its_midnight_counts_in_both(seen_across_midnight):
     organization, ann = seen_across_midnight
-    first, second = attendance(organization=organization, since=date(2026, 12, 1), until=date(2026, 12, 3))
+    first, second = attendance(organization=organization, since=date(2026, 12, 1), until=date(2026, 12, 3)).rows
     midnight = datetime(2026, 12, 2, tzinfo=NEW_YORK)
     assert (first.person, first.period, first.cameras) == ("Ann", date(2026, 12, 1), ("door",))
     assert first.first_seen == CAPTURES[0][2] and first.last_seen == midnight
@@ -68,21 +68,23 @@ def test_a_day_is_the_organizations_and_a_visit_across_its_midnight_counts_in_bo
     assert second.present == timedelta(seconds=90)  # the lobby's single frame adds no time
     assert first.first_seen.tzinfo == NEW_YORK
 
-    [week] = attendance(organization=organization, since=date(2026, 11, 30), until=date(2026, 12, 7), period="week")
+    [week] = attendance(
+        organization=organization, since=date(2026, 11, 30), until=date(2026, 12, 7), period="week"
+    ).rows
     assert (week.period, week.days, week.present) == (date(2026, 11, 30), 2, timedelta(seconds=180))
     # In UTC all of it falls on December 2nd (04:58 to 14:00): one day.
     organization.time_zone = "UTC"
-    [utc] = attendance(organization=organization, since=date(2026, 12, 1), until=date(2026, 12, 3))
+    [utc] = attendance(organization=organization, since=date(2026, 12, 1), until=date(2026, 12, 3)).rows
     assert (utc.period, utc.days, utc.present) == (date(2026, 12, 2), 1, timedelta(seconds=180))
     # Filters: a camera, and a day range that holds none of it.
     organization.time_zone = "America/New_York"
     lobby_camera = Camera.objects.get(organization=organization, name="lobby")
     [lobby] = attendance(
         organization=organization, since=date(2026, 12, 1), until=date(2026, 12, 3), camera=lobby_camera.pk
-    )
+    ).rows
     assert (lobby.period, lobby.cameras, lobby.present) == (date(2026, 12, 2), ("lobby",), timedelta(0))
     assert lobby.first_seen == lobby.last_seen == CAPTURES[-1][2]
-    assert attendance(organization=organization, since=date(2026, 12, 3), until=date(2026, 12, 4)) == []
+    assert attendance(organization=organization, since=date(2026, 12, 3), until=date(2026, 12, 4)) == ([], 0)
 
 
 def test_the_report_page_and_its_csv_show_it_to_members_only(seen_across_midnight, make_org, client):

@@ -111,7 +111,7 @@ def test_a_head_turned_as_asked_checks_in_and_counts_in_attendance(door, clip, c
     assert sighting.person == lin and sighting.visit is not None
 
     since, until = attendance_range(organization=organization)
-    [present] = attendance(organization=organization, since=since, until=until)
+    [present] = attendance(organization=organization, since=since, until=until).rows
     assert present.person_id == lin.pk and present.cameras == ("front door",)
     assert present.checked_in == row.started_at
 
@@ -142,7 +142,7 @@ def test_the_other_way_or_a_still_frame_is_refused_and_records_nobody(door, clip
     assert {r.person_id for r in rows} == {lin.pk} and not any(r.image for r in rows)
     assert not Frame.objects.filter(organization=organization).exists()
     since, until = attendance_range(organization=organization)
-    assert attendance(organization=organization, since=since, until=until) == []
+    assert attendance(organization=organization, since=since, until=until).rows == []
 
     # An ended check-in takes no more frames.
     ended = kiosk.post(

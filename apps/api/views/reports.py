@@ -80,8 +80,14 @@ class AttendanceView(OrganizationView):
         filters = validated(
             serializers.AttendanceFilterSerializer, request.query_params, context={"organization": self.organization}
         )
-        rows = attendance(organization=self.organization, **own_group(self.organization, filters))
-        return paginated(self, rows, serializers.AttendanceSerializer)
+        paginator = self.pagination_class()
+        limit, offset = paginator.get_limit(request), paginator.get_offset(request)
+        found = attendance(
+            organization=self.organization, offset=offset, limit=limit, **own_group(self.organization, filters)
+        )
+        # The slice was taken in the query: the paginator only writes the links.
+        paginator.request, paginator.limit, paginator.offset, paginator.count = request, limit, offset, found.total
+        return paginator.get_paginated_response(serializers.AttendanceSerializer(found.rows, many=True).data)
 
 
 class StrangerPagination(IdCursorPagination):
