@@ -75,7 +75,8 @@ class FaceImage(TenantOwned):
     # When it was last sent to a worker, and how many times a worker began enrolling it:
     # a photo still pending long after is queued again, up to RECOGNITION_MAX_ATTEMPTS.
     queued_at = models.DateTimeField(null=True, blank=True)
-    attempts = models.PositiveSmallIntegerField(default=0)
+    # A default in the database too: rows written by COPY (the benchmark's galleries) start at 0.
+    attempts = models.PositiveSmallIntegerField(default=0, db_default=0)
 
     class Meta:
         indexes = [
