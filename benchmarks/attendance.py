@@ -6,7 +6,8 @@ for a fifth of the visits (passed or refused, as a door's kiosk records them), a
 organization's rows of the same size, on the embedded PostgreSQL (database
 `faces_attendance`). Times the month's attendance per day for all (the whole of it, as
 the CSV export reads it, and one page, as the report page and the API read it), per
-month for all, and per day for one person (median of `--repeats`). Writes DIR/attendance.md and DIR/attendance.json.
+month for all, and per day for one person (median of `--repeats`). Writes
+DIR/attendance.md and DIR/attendance.json.
 """
 
 import argparse

@@ -62,7 +62,7 @@ def test_a_photo_its_worker_fails_on_is_tried_again_then_rejected_with_the_last_
         assert face_images_requeue_stale() == (1 if attempt < 3 else 0)
     given_up = photo(stored.pk)
     assert (given_up.status, given_up.reason) == ("rejected", "processing_failed")
-    assert given_up.detail.startswith("Given up after 3 attempts; the last: FileNotFoundError")
+    assert given_up.detail.startswith("Given up after 3 attempts. Attempt 3 failed: FileNotFoundError")
     assert face_images_requeue_stale() == 0
 
 

@@ -73,7 +73,7 @@ def face_image_add(*, person: Person, data: bytes) -> FaceImage:
     before anything is stored."""
     require_organization_model(person.organization)
     image_decode(data)
-    face_image = FaceImage(organization_id=person.organization_id, person=person)
+    face_image = FaceImage(organization_id=person.organization_id, person=person, queued_at=timezone.now())
     face_image.image.save(f"{uuid.uuid4().hex}.img", ContentFile(data), save=False)
     face_image.save()
     face_image_enqueue(face_image)
@@ -81,13 +81,9 @@ def face_image_add(*, person: Person, data: bytes) -> FaceImage:
 
 
 def face_image_enqueue(face_image: FaceImage, *, again: bool = False) -> None:
-    """Queue the photo's enrollment; `again` embeds a photo already enrolled (or
-    rejected) once more, as the admin's re-embed action asks."""
-    FaceImage.objects.filter(pk=face_image.pk).update(queued_at=timezone.now())
-    _publish(face_image, again=again)
-
-
-def _publish(face_image: FaceImage, *, again: bool = False) -> None:
+    """Queue the photo's enrollment once the transaction commits; `again` embeds a
+    photo already enrolled (or rejected) once more, as the admin's re-embed action asks.
+    A pending photo's `queued_at` is set by whoever queues it (face_image_add, the sweep)."""
     face_image_id, organization_id = face_image.pk, face_image.organization_id
 
     def publish() -> None:
@@ -113,15 +109,15 @@ def face_images_requeue_stale() -> int:
         # Claimed by the time it was queued: a photo that two sweeps find is handled once.
         mine = FaceImage.objects.filter(pk=face_image.pk, status=face_image.status, queued_at=face_image.queued_at)
         if face_image.attempts >= settings.RECOGNITION_MAX_ATTEMPTS:
-            last = face_image.detail.partition(": ")[2] or "the worker stopped (the worker's log says why)"
-            detail = f"Given up after {face_image.attempts} attempts; the last: {last}. Upload the photo again."
+            last = face_image.detail or "The worker stopped each time (its log says why)."
+            detail = f"Given up after {face_image.attempts} attempts. {last} Upload the photo again."
             rejected = mine.update(
                 status=FaceImage.Status.REJECTED, reason="processing_failed", detail=detail, processed_at=timezone.now()
             )
             if rejected:
                 logger.error("photo %s: %s", face_image.pk, detail)
         elif mine.update(queued_at=timezone.now()):
-            _publish(face_image)
+            face_image_enqueue(face_image)
             count += 1
     return count
 
