@@ -22,12 +22,17 @@ def check_database() -> dict:
 def check_broker_and_workers() -> tuple[dict, dict]:
     from project.celery import app
 
-    # Reported, not raised: health must answer. The ping too can find the broker gone
-    # (a pooled connection that Redis closed on restart).
+    # Reported, not raised: health must answer. The ping is tried twice: the first
+    # may take a pooled connection that Redis closed when it restarted, which fails
+    # once and is dropped, and a probe must not report an outage that is over.
     try:
         with app.connection_for_write() as conn:
             conn.ensure_connection(max_retries=1, timeout=2)
-        replies = app.control.ping(timeout=1.0)
+            lost = conn.connection_errors
+        try:
+            replies = app.control.ping(timeout=1.0)
+        except lost:
+            replies = app.control.ping(timeout=1.0)
     except Exception as error:
         return {"ok": False, "error": str(error)}, {"ok": False, "seen": []}
     seen = sorted(name for reply in replies for name in reply)

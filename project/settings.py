@@ -189,6 +189,9 @@ CELERY_TASK_TIME_LIMIT = env_int("CELERY_TASK_TIME_LIMIT", 150)
 # Unacknowledged messages return to the queue after this long (seconds).
 CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": env_int("CELERY_VISIBILITY_TIMEOUT", 600)}
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
+# A worker that loses Redis while it holds an unacknowledged message reconnects instead of
+# exiting (Celery 5.7.0's fault, mended in project/worker_consumer.py).
+CELERY_WORKER_CONSUMER = "project.worker_consumer:Consumer"
 # A pool process loads its models before it reports alive (tasks.prepare_process): FaceNet,
 # Dlib and BlazeFace together took 3.3 s on 2 busy cores, and Celery kills a process
 # that takes longer than this (default 4 s) and starts another, forever.

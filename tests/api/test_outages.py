@@ -2,6 +2,7 @@
 real HTTP, its connections terminated by PostgreSQL itself (pg_terminate_backend), the
 database refusing new ones, the embedded Redis stopped. No mock: the faults are real."""
 
+import socket
 import threading
 import time
 from contextlib import contextmanager
@@ -160,6 +161,39 @@ def test_a_broker_outage_answers_503_and_a_frame_stored_meanwhile_is_processed_a
     settings.RECOGNITION_STALE_FRAME_SECONDS = 0
     assert frames_requeue_stale() == 1
     wait_for(lambda: Frame.objects.get(pk=frame.pk).status == Frame.Status.DONE, "the frame, after the outage", 90)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_worker_holding_a_delayed_task_rides_out_a_broker_restart(celery_worker, celery_queue, make_org):
+    """A worker holds a task with a countdown (the calibration 5 s after an enrollment,
+    a webhook's next attempt) when Redis goes away: it reconnects like any other and
+    goes on processing frames. Celery 5.7.0's own consumer exits here ("Unrecoverable
+    error: AttributeError: 'NoneType' object has no attribute 'hostname'", while putting
+    the task back); project/worker_consumer.py mends it."""
+    from apps.gallery.tasks import face_images_requeue_stale_task
+    from project.celery import app
+
+    node = f"test-{celery_queue}@{socket.gethostname()}"
+    face_images_requeue_stale_task.apply_async(countdown=3600)  # a no-op sweep, whenever it runs
+
+    def held() -> bool:
+        return bool((app.control.inspect(destination=[node], timeout=2).scheduled() or {}).get(node))
+
+    wait_for(held, "the worker to hold the delayed task", 30)
+    with embedded.redis_stopped():
+        time.sleep(2)
+    time.sleep(3)  # the worker notices, and reconnects (or, as 5.7.0 did, exits)
+    assert celery_worker.poll() is None, "the worker exited when Redis went away"
+    organization, _, client = make_org("outage-delayed")
+
+    def posted() -> bool:  # the test's own broker connection may first meet the one Redis closed
+        image = SimpleUploadedFile("a.jpg", photo_bytes("img1.jpg"), content_type="image/jpeg")
+        return client.post("/api/v1/frames/", {"image": image}, format="multipart").status_code == 202
+
+    wait_for(posted, "a frame accepted after the restart", 10, interval=0.5)
+    frame = Frame.objects.get(organization=organization)
+    wait_for(lambda: Frame.objects.get(pk=frame.pk).status == Frame.Status.DONE, "the frame, after the restart", 90)
+    assert celery_worker.poll() is None
 
 
 @pytest.mark.django_db(transaction=True)
