@@ -4,16 +4,18 @@ An organization of `--people` people with `--visits` visits over one month at 5 
 (workdays' arrivals and departures, a few of them across midnight), a kiosk check-in
 for a fifth of the visits (passed or refused, as a door's kiosk records them), among another
 organization's rows of the same size, on the embedded PostgreSQL (database
-`faces_attendance`). Times the month's attendance per day for all (the whole of it, as
-the CSV export reads it, and one page, as the report page and the API read it), per
-month for all, and per day for one person (median of `--repeats`). Writes
-DIR/attendance.md and DIR/attendance.json.
+`faces_attendance`). Times the month's attendance per day for all (the whole of it as
+one list, the whole streamed as the CSV export reads it, and one page as the report
+page and the API read it), per month for all, and per day for one person (median of
+`--repeats`), with the most memory Python held while reading each (one more run,
+traced). Writes DIR/attendance.md and DIR/attendance.json.
 """
 
 import argparse
 import random
 import statistics
 import time
+import tracemalloc
 from datetime import date, datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -67,12 +69,25 @@ def populate(organization, people: int, visits: int, rng: random.Random) -> None
 
 
 def timed(function, repeats: int) -> tuple[float, int]:
+    """The median seconds to read every row `function` gives, and how many."""
     seconds, rows = [], 0
     for _ in range(repeats):
         started = time.perf_counter()
-        rows = len(function())
+        rows = sum(1 for _ in function())
         seconds.append(time.perf_counter() - started)
     return statistics.median(seconds), rows
+
+
+def peak_megabytes(function) -> float:
+    """The most memory Python held at once while every row was read (one more run,
+    apart from the timed ones: tracing slows allocation)."""
+    tracemalloc.start()
+    try:
+        for _ in function():
+            pass
+        return tracemalloc.get_traced_memory()[1] / 1e6
+    finally:
+        tracemalloc.stop()
 
 
 def main(argv=None) -> dict:
@@ -87,7 +102,7 @@ def main(argv=None) -> dict:
     from django.db import connection
 
     from apps.organizations.services import organization_create
-    from apps.sightings.attendance import attendance
+    from apps.sightings.attendance import attendance, attendance_stream
     from apps.sightings.models import Visit
     from benchmarks.common import machine, write_report
 
@@ -102,7 +117,8 @@ def main(argv=None) -> dict:
     one = Visit.objects.filter(organization=organization).values_list("person_id", flat=True).first()
     month = {"organization": organization, "since": MONTH[0], "until": MONTH[1]}
     cases = {
-        "all people, per day (the export)": lambda: attendance(**month).rows,
+        "all people, per day, as one list": lambda: attendance(**month).rows,
+        "all people, per day, streamed (the export)": lambda: attendance_stream(**month),
         "all people, per day, a page of 50 (the page, the API)": lambda: (
             attendance(**month, offset=1000, limit=50).rows
         ),
@@ -112,8 +128,9 @@ def main(argv=None) -> dict:
     results = []
     for name, case in cases.items():
         seconds, rows = timed(case, args.repeats)
-        results.append({"case": name, "seconds": round(seconds, 3), "rows": rows})
-        print(f"{name}: {seconds:.3f} s, {rows} rows", flush=True)
+        peak = peak_megabytes(case)
+        results.append({"case": name, "seconds": round(seconds, 3), "rows": rows, "peak_mb": round(peak, 3)})
+        print(f"{name}: {seconds:.3f} s, {rows} rows, {peak:.1f} MB at most", flush=True)
     report = {
         "date": time.strftime("%Y-%m-%d"),
         "machine": machine(),
@@ -127,9 +144,9 @@ def main(argv=None) -> dict:
         f"{args.people} people, {args.visits} visits in November 2026 (and another organization's as many), "
         f"{machine()['cores']} cores; median of {args.repeats}.",
         "",
-        "| query | seconds | rows |",
-        "|---|---|---|",
-        *[f"| {r['case']} | {r['seconds']} | {r['rows']} |" for r in results],
+        "| query | seconds | rows | Python's memory at most, MB |",
+        "|---|---|---|---|",
+        *[f"| {r['case']} | {r['seconds']} | {r['rows']} | {r['peak_mb']:.1f} |" for r in results],
     ]
     write_report(args.out, "attendance", report, "\n".join(lines) + "\n")
     return report

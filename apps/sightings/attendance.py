@@ -4,6 +4,7 @@ when they checked in at a kiosk. Time present is the union of the day's visits (
 cameras at once count once); a visit across midnight counts in both days, each its
 own part."""
 
+from collections.abc import Iterator
 from datetime import date, datetime, time, timedelta
 from typing import NamedTuple
 
@@ -74,19 +75,19 @@ check_ins AS (
     GROUP BY 1, 2
 )
 """
-# The rows, in order, a slice of them (LIMIT NULL: all), each with the count of all.
-ATTENDANCE_SQL = (
-    PERIODS_SQL
-    + """
-SELECT count(*) OVER (), t.person_id, p.name, t.period, t.days, t.first_seen, t.last_seen, t.present,
+# The rows, in order (the first column is the count of all rows where one is asked for).
+ROWS_SQL = """
+       t.person_id, p.name, t.period, t.days, t.first_seen, t.last_seen, t.present,
        coalesce(t.cameras, '{}'), check_ins.checked_in
 FROM totals t
 JOIN gallery_person p ON p.id = t.person_id
 LEFT JOIN check_ins ON check_ins.person_id = t.person_id AND check_ins.period = t.period
 ORDER BY t.period, p.name, t.person_id
-LIMIT %(limit)s OFFSET %(offset)s
 """
-)
+# A slice of them (LIMIT NULL: all), each with the count of all.
+ATTENDANCE_SQL = PERIODS_SQL + "SELECT count(*) OVER ()," + ROWS_SQL + "LIMIT %(limit)s OFFSET %(offset)s"
+# All of them, without the count (a window over all rows would hold back the first).
+STREAM_SQL = PERIODS_SQL + "SELECT NULL," + ROWS_SQL
 COUNT_SQL = PERIODS_SQL + "SELECT count(*) FROM totals"
 
 
@@ -110,6 +111,46 @@ class AttendanceSlice(NamedTuple):
     total: int  # rows in the whole range, whatever the slice
 
 
+def _parameters(*, organization, since: date, until: date, period: str, person, group, camera) -> dict:
+    if period not in PERIODS:
+        raise ValueError(f"period must be one of {', '.join(PERIODS)}")
+    zone = organization.zone
+    return {
+        "organization": organization.pk,
+        "tz": organization.time_zone,
+        "since": datetime.combine(since, time.min, tzinfo=zone),
+        "until": datetime.combine(until, time.min, tzinfo=zone),
+        "since_day": since,
+        "until_day": until,
+        "person": person,
+        "group": group,
+        "camera": camera,
+        "period": period,
+    }
+
+
+def _reader(organization):
+    """Found rows to Attendance, in the organization's time zone, with camera names."""
+    zone = organization.zone
+    camera_names = dict(Camera.objects.filter(organization=organization).values_list("pk", "name"))
+
+    def read(found) -> Attendance:
+        _, person_id, name, start, days, first_seen, last_seen, present, cameras, checked_in = found
+        return Attendance(
+            person_id,
+            name,
+            start,
+            days,
+            first_seen.astimezone(zone),
+            last_seen.astimezone(zone),
+            present,
+            tuple(sorted({camera_names[camera_id] for camera_id in cameras})),
+            checked_in.astimezone(zone) if checked_in else None,
+        )
+
+    return read
+
+
 def attendance(
     *,
     organization,
@@ -126,24 +167,11 @@ def attendance(
     period, then name: all of them, or `limit` from `offset`. A slice is taken by the
     same query that counts them all, so a page of a large organization's month costs
     the aggregation only, not tens of thousands of rows brought into Python."""
-    if period not in PERIODS:
-        raise ValueError(f"period must be one of {', '.join(PERIODS)}")
-    zone = organization.zone
-    params = {
-        "organization": organization.pk,
-        "tz": organization.time_zone,
-        "since": datetime.combine(since, time.min, tzinfo=zone),
-        "until": datetime.combine(until, time.min, tzinfo=zone),
-        "since_day": since,
-        "until_day": until,
-        "person": person,
-        "group": group,
-        "camera": camera,
-        "period": period,
-        "offset": offset,
-        "limit": limit,
-    }
-    camera_names = dict(Camera.objects.filter(organization=organization).values_list("pk", "name"))
+    params = _parameters(
+        organization=organization, since=since, until=until, period=period, person=person, group=group, camera=camera
+    )
+    params |= {"offset": offset, "limit": limit}
+    read = _reader(organization)
     with connection.cursor() as cursor:
         cursor.execute(ATTENDANCE_SQL, params)
         found = cursor.fetchall()
@@ -154,21 +182,23 @@ def attendance(
             total = cursor.fetchone()[0]
         else:
             total = 0
-    rows = [
-        Attendance(
-            person_id,
-            name,
-            start,
-            days,
-            first_seen.astimezone(zone),
-            last_seen.astimezone(zone),
-            present,
-            tuple(sorted({camera_names[camera_id] for camera_id in cameras})),
-            checked_in.astimezone(zone) if checked_in else None,
-        )
-        for _, person_id, name, start, days, first_seen, last_seen, present, cameras, checked_in in found
-    ]
-    return AttendanceSlice(rows, total)
+    return AttendanceSlice([read(row) for row in found], total)
+
+
+def attendance_stream(
+    *, organization, since: date, until: date, period: str = "day", person=None, group=None, camera=None, chunk=2000
+) -> Iterator[Attendance]:
+    """All of attendance()'s rows, in its order, read `chunk` at a time from a
+    server-side cursor (as QuerySet.iterator() reads): the CSV export of a year of
+    days of a large organization, hundreds of thousands of rows, never holds them all."""
+    params = _parameters(
+        organization=organization, since=since, until=until, period=period, person=person, group=group, camera=camera
+    )
+    read = _reader(organization)
+    with connection.chunked_cursor() as cursor:
+        cursor.execute(STREAM_SQL, params)
+        while found := cursor.fetchmany(chunk):
+            yield from map(read, found)
 
 
 def attendance_page(*, number, per_page: int, **query) -> Page:

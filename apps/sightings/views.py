@@ -19,8 +19,7 @@ from apps.core.access import get_for_organization
 from apps.core.errors import NotFound, ServiceError
 from apps.gallery.models import FaceImage, Person
 from apps.sightings import charts, selectors, services
-from apps.sightings.attendance import attendance as attendance_rows
-from apps.sightings.attendance import attendance_page
+from apps.sightings.attendance import attendance_page, attendance_stream
 from apps.sightings.forms import AttendanceForm, CorrectionForm, GroupForm, PromoteForm, ReportFilterForm
 from apps.sightings.models import Sighting, StrangerProfile
 
@@ -152,7 +151,7 @@ def attendance(request, organization):
 def attendance_export(request, organization):
     """Attendance as CSV, in the organization's time zone; recorded in the audit log."""
     form = AttendanceForm(request.GET or {}, organization=organization)
-    rows = attendance_rows(organization=organization, **form.filters()).rows if form.is_valid() else []
+    rows = attendance_stream(organization=organization, **form.filters()) if form.is_valid() else []
     services.report_exported(
         organization=organization,
         report="attendance",

@@ -14,7 +14,7 @@ from rest_framework.test import APIClient
 from apps.gallery.models import Person
 from apps.organizations.models import ApiKey, Camera, Membership
 from apps.organizations.services import api_key_create
-from apps.sightings.attendance import attendance
+from apps.sightings.attendance import attendance, attendance_stream
 from apps.sightings.models import Visit
 
 pytestmark = pytest.mark.django_db
@@ -90,6 +90,14 @@ def test_a_slice_is_the_same_rows_as_the_whole_with_the_count_of_all(sixty_rows)
     assert attendance(**november, offset=25, limit=10) == (whole.rows[25:35], 60)
     assert attendance(**november, offset=55, limit=10) == (whole.rows[55:], 60)
     assert attendance(**november, offset=80, limit=10) == ([], 60)  # past the end, still counted
+
+
+def test_the_stream_is_the_same_rows_as_the_whole_read_a_chunk_at_a_time(sixty_rows):
+    november = {"organization": sixty_rows, "since": date(2026, 11, 1), "until": date(2026, 11, 30)}
+    whole = attendance(**november).rows
+    assert list(attendance_stream(**november, chunk=7)) == whole  # 60 rows: 8 full chunks and a part
+    assert list(attendance_stream(**november, period="month")) == attendance(**november, period="month").rows
+    assert list(attendance_stream(**{**november, "since": date(2026, 11, 4)})) == []
 
 
 def test_the_report_page_and_the_api_read_one_page_at_a_time(sixty_rows, client):
