@@ -1,7 +1,13 @@
 """Errors that services raise and the API turns into {"error": {...}} with a stable code."""
 
+from django.db import InterfaceError, OperationalError
+
 # What a 503 for a lost database or broker tells clients to wait before trying again.
 OUTAGE_RETRY_AFTER_SECONDS = 5
+
+# What a task meets while the database or the broker restarts: retried after a backoff
+# (1, 2, 4… s), not dropped, which would leave its row waiting for the stale sweeps.
+OUTAGE_ERRORS = (ConnectionError, OperationalError, InterfaceError)
 
 
 class ServiceError(Exception):

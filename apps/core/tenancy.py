@@ -26,7 +26,15 @@ def current_organization_id() -> int | None:
 def tenant_context(organization_id: int):
     outer = _current.get()
     token = _current.set(int(organization_id))
-    _apply(int(organization_id))
+    try:
+        _apply(int(organization_id))
+    except (InterfaceError, OperationalError):
+        # The connection is dead, or none can be opened (the database restarts). The
+        # context is entered all the same: the next connection is given it by
+        # reapply_on_new_connection, and the code inside meets the outage itself (a
+        # task retries after a backoff). Raising here would leave the context set with
+        # nothing to undo it.
+        connection.close()
     try:
         yield
     finally:

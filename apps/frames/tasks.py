@@ -7,6 +7,7 @@ from celery import shared_task
 from celery.signals import worker_process_init, worker_process_shutdown, worker_ready, worker_shutdown
 from django.conf import settings
 
+from apps.core.errors import OUTAGE_ERRORS
 from apps.frames.recorder import Recorder
 from apps.recognition.analyzers import preload
 
@@ -16,7 +17,7 @@ logger = logging.getLogger(__name__)
 recorder = Recorder(wait_for_models=settings.RECOGNITION_RECORDER_WAIT_SECONDS)
 
 
-@shared_task(acks_late=True, autoretry_for=(ConnectionError,), retry_backoff=True, max_retries=5)
+@shared_task(acks_late=True, autoretry_for=OUTAGE_ERRORS, retry_backoff=True, max_retries=5)
 def frame_process_task(frame_id: int, organization_id: int | None = None) -> None:
     # organization_id: the tenant context the task runs in (project/celery.py).
     from apps.frames.services import frame_process

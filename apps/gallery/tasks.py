@@ -3,11 +3,13 @@ the function (the service imports its task at module level)."""
 
 from celery import shared_task
 
+from apps.core.errors import OUTAGE_ERRORS
+
 # Well inside the task time limit: a large gallery goes on in the next task.
 REEMBED_SECONDS_PER_TASK = 60
 
 
-@shared_task(acks_late=True, autoretry_for=(ConnectionError,), retry_backoff=True, max_retries=5)
+@shared_task(acks_late=True, autoretry_for=OUTAGE_ERRORS, retry_backoff=True, max_retries=5)
 def face_image_enroll_task(face_image_id: int, organization_id: int | None = None, again: bool = False) -> None:
     # organization_id: the tenant context the task runs in (project/celery.py).
     from apps.gallery.services import face_image_enroll

@@ -10,6 +10,7 @@ from apps.gallery.models import FaceEmbedding, FaceImage, Person
 from apps.organizations.models import ApiKey, Camera, Membership, Organization
 from apps.recognition.models import Frame
 from apps.sightings.models import Sighting
+from tests.support.database import database_closed
 from tests.tenants import make_tenant
 
 pytestmark = pytest.mark.django_db
@@ -60,3 +61,22 @@ def test_contexts_nest_and_restore():
             assert list(Person.objects.values_list("name", flat=True)) == ["Bob"]
         assert list(Person.objects.values_list("name", flat=True)) == ["Ann"]
     assert Person.objects.count() >= 2
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_context_entered_while_the_database_is_away_holds_once_it_is_back_and_ends_cleanly():
+    """A task's context is entered as the database restarts (the worker's connection is
+    dead, no new one is let in): entering does not raise, the connection opened once
+    the database is back is given the context, and leaving it leaves nothing set."""
+    a = make_tenant("away-a", "Ann", "door-a")
+    make_tenant("away-b", "Bob", "door-b")
+    with database_closed():
+        context = tenant_context(a.organization.pk)
+        context.__enter__()
+    try:
+        assert current_organization_id() == a.organization.pk
+        assert list(Person.objects.values_list("name", flat=True)) == ["Ann"]  # a new connection, in the context
+    finally:
+        context.__exit__(None, None, None)
+    assert current_organization_id() is None
+    assert sorted(Person.objects.values_list("name", flat=True)) == ["Ann", "Bob"]
