@@ -6,7 +6,8 @@ from django.db import InterfaceError, OperationalError
 OUTAGE_RETRY_AFTER_SECONDS = 5
 
 # What a task meets while the database or the broker restarts: retried after a backoff
-# (1, 2, 4… s), not dropped, which would leave its row waiting for the stale sweeps.
+# (a random wait of at most 1, 2, 4… s), not dropped, which would leave its row waiting
+# for the stale sweeps.
 OUTAGE_ERRORS = (ConnectionError, OperationalError, InterfaceError)
 
 
