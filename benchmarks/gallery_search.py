@@ -80,10 +80,11 @@ def load_gallery(connection, organization_id: int, vectors: np.ndarray, people: 
                 buffer,
             )
             lines = []
+            width = vectors.shape[1]
             for iid, p, vector in zip(image_ids, people, vectors, strict=True):
                 text = "[" + ",".join(f"{x:.6f}" for x in vector) + "]"
                 lines.append(
-                    f"{organization_id}\t{iid}\t{person_ids[p]}\t{model}\t128\tdlib\t{text}\t0\t0\t1\t1\t{{}}\t"
+                    f"{organization_id}\t{iid}\t{person_ids[p]}\t{model}\t{width}\tdlib\t{text}\t0\t0\t1\t1\t{{}}\t"
                     "2026-01-01 00:00:00+00\n"
                 )
                 if len(lines) == 20_000:

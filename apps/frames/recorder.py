@@ -26,7 +26,7 @@ import queue
 import threading
 from contextlib import nullcontext
 
-from django.db import close_old_connections
+from django.db import InterfaceError, OperationalError, close_old_connections, connection
 
 from apps.core.tenancy import current_organization_id, tenant_context
 
@@ -89,10 +89,28 @@ class Recorder:
         for organization_id, jobs in itertools.groupby(batch, key=lambda job: job[2]):
             with nullcontext() if organization_id is None else tenant_context(organization_id):
                 for function, kwargs, _ in jobs:
-                    try:
-                        function(**kwargs)
-                    except Exception:  # its frame stays `processing`, to be queued again
-                        logger.exception("the recorder failed to run %s", getattr(function, "__name__", function))
+                    _run_job(function, kwargs)
+
+
+def _run_job(function, kwargs: dict) -> None:
+    """One result stored, tried a second time on a new connection if PostgreSQL dropped
+    the one it used (a terminated backend, a restart): each job writes in one
+    transaction and checks whether its frame is done already, so a second try is safe,
+    and it saves the frame a wait for the stale-frame sweep (minutes)."""
+    name = getattr(function, "__name__", function)
+    for attempt in (1, 2):
+        try:
+            function(**kwargs)
+            return
+        except (InterfaceError, OperationalError):
+            if attempt == 2:
+                logger.exception("the recorder failed to run %s", name)  # its frame stays `processing`
+                return
+            logger.warning("the database connection broke while running %s; trying again on a new one", name)
+            connection.close()  # the next query opens one, given the tenant context
+        except Exception:  # its frame stays `processing`, to be queued again
+            logger.exception("the recorder failed to run %s", name)
+            return
 
 
 class ImmediateRecorder:

@@ -13,7 +13,7 @@ from django.db import connection
 
 from apps.core.errors import Conflict
 from apps.gallery.models import FaceEmbedding
-from apps.recognition.pipeline import match
+from apps.recognition.pipeline import catalog, match
 
 logger = logging.getLogger(__name__)
 
@@ -21,24 +21,32 @@ logger = logging.getLogger(__name__)
 # to the same person.
 NEIGHBOURS_FETCHED = 20
 
-# The approximate index for large galleries: IVFFlat over the 128-d cast of the
-# embedding (the column has no fixed dimension; Dlib and Facenet are 128-d), built
-# and rebuilt by search_index_build. Without it every gallery is searched
-# exactly. IVFFlat rather than HNSW: at a million faces HNSW needed ef_search 400 for
-# recall@1 0.995 (29 ms p95), IVFFlat with 20 probes 8 ms for the same (README, benchmark).
-SEARCH_INDEX = "gallery_faceembedding_ivfflat_128"
-SEARCH_INDEX_DIMENSIONS = 128
+# The approximate indexes for large galleries: one IVFFlat index per embedding width,
+# over the cast of the embedding to that width (the column has no fixed dimension:
+# Dlib and Facenet are 128-d, MobileFaceNet 192, Facenet512 and Faceplugin 512), each
+# partial on its width, built and rebuilt by search_index_build. Without one, that
+# width's galleries are searched exactly. IVFFlat rather than HNSW: at a million faces
+# HNSW needed ef_search 400 for recall@1 0.995 (29 ms p95), IVFFlat with 20 probes 8 ms
+# for the same (README, benchmark).
+SEARCH_INDEX_WIDTHS = tuple(sorted({spec.dimensions for spec in catalog.MODELS.values()}))
+
+
+def search_index_name(dimensions: int) -> str:
+    return f"gallery_faceembedding_ivfflat_{dimensions}"
+
+
+SEARCH_INDEX = search_index_name(128)  # Dlib's width, which the benchmark's gallery has
 # Lists are sized for about this many faces each; with RECOGNITION_IVFFLAT_PROBES
 # lists probed, this held recall@1 above 0.99 at a million faces (benchmark).
 FACES_PER_LIST = 300
 
 
-def index_build_memory_mb(lists: int) -> int:
+def index_build_memory_mb(lists: int, dimensions: int = 128) -> int:
     """Memory pgvector's k-means needs to learn `lists` lists: it samples 50 rows a list
     and keeps a bound per sample and list, so it grows with the square of the lists
-    (4,000 lists: about 3.3 GB)."""
+    (4,000 lists of 128-d faces: about 3.3 GB)."""
     samples = 50 * lists
-    return math.ceil(samples * 4 * (SEARCH_INDEX_DIMENSIONS + lists) * 1.1 / 2**20) + 64
+    return math.ceil(samples * 4 * (dimensions + lists) * 1.1 / 2**20) + 64
 
 
 # The facts that choose a search plan, kept for a minute in each process: they change
@@ -72,14 +80,15 @@ def gallery_size(*, organization_id: int, model_name: str) -> int:
 
 @dataclass(frozen=True)
 class SearchIndexStatus:
-    faces: int  # enrolled faces the index covers (all organizations)
+    faces: int  # enrolled faces of this width the index covers (all organizations)
     lists: int  # lists of the valid index; 0 when there is none
+    dimensions: int = 128
 
     @property
     def wanted_lists(self) -> int:
         """A list per FACES_PER_LIST faces, as many as SEARCH_INDEX_BUILD_MEMORY_MB can train."""
         lists = max(1, self.faces // FACES_PER_LIST)
-        while lists > 1 and index_build_memory_mb(lists) > settings.SEARCH_INDEX_BUILD_MEMORY_MB:
+        while lists > 1 and index_build_memory_mb(lists, self.dimensions) > settings.SEARCH_INDEX_BUILD_MEMORY_MB:
             lists = int(lists * 0.95)
         return lists
 
@@ -92,14 +101,14 @@ class SearchIndexStatus:
         return self.lists == 0 or self.wanted_lists >= 2 * self.lists
 
 
-def search_index_lists() -> int:
-    """The number of lists of the valid search index, 0 when there is none (an index
-    still being built is not valid)."""
+def search_index_lists(dimensions: int = 128) -> int:
+    """The number of lists of the width's valid search index, 0 when there is none (an
+    index still being built is not valid)."""
     with connection.cursor() as cursor:
         cursor.execute(
             "SELECT c.reloptions FROM pg_class c JOIN pg_index i ON i.indexrelid = c.oid "
             "WHERE c.relname = %s AND i.indisvalid",
-            [SEARCH_INDEX],
+            [search_index_name(dimensions)],
         )
         row = cursor.fetchone()
     if row is None:
@@ -108,14 +117,14 @@ def search_index_lists() -> int:
     return int(options.get("lists", 100))  # pgvector's default
 
 
-def search_index_status() -> SearchIndexStatus:
-    faces = FaceEmbedding.objects.filter(dimensions=SEARCH_INDEX_DIMENSIONS).count()
-    return SearchIndexStatus(faces=faces, lists=search_index_lists())
+def search_index_status(dimensions: int = 128) -> SearchIndexStatus:
+    faces = FaceEmbedding.objects.filter(dimensions=dimensions).count()
+    return SearchIndexStatus(faces=faces, lists=search_index_lists(dimensions), dimensions=dimensions)
 
 
-def search_index_ready() -> bool:
-    """Whether the search index exists (a plan fact)."""
-    return bool(_plan_fact("search-index-lists", search_index_lists))
+def search_index_ready(dimensions: int) -> bool:
+    """Whether the width's search index exists (a plan fact)."""
+    return bool(_plan_fact(f"search-index-lists:{dimensions}", lambda: search_index_lists(dimensions)))
 
 
 def _vector_literal(embedding: np.ndarray) -> str:
@@ -141,11 +150,11 @@ def gallery_candidates(
     literal = _vector_literal(embedding)
     dimensions = len(embedding)
     approximate = (
-        dimensions == SEARCH_INDEX_DIMENSIONS
+        dimensions in SEARCH_INDEX_WIDTHS
         and gallery_size(organization_id=organization_id, model_name=model_name)
         > settings.RECOGNITION_EXACT_SEARCH_MAX_ROWS
     )
-    if approximate and not search_index_ready():
+    if approximate and not search_index_ready(dimensions):
         approximate = False
         if cache.add("search-index-missing-warned", True, timeout=600):
             logger.warning(
@@ -153,8 +162,9 @@ def gallery_candidates(
                 "run `python manage.py search_index --build`.",
                 organization_id,
             )
-    # Only the 128-d cast expression matches the index: the plain column is scanned exactly.
-    column, cast = ("(embedding::vector(128))", "vector(128)") if approximate else ("embedding", "vector")
+    # Only the cast to the width matches its index: the plain column is scanned exactly.
+    cast = f"vector({dimensions})" if approximate else "vector"
+    column = f"(embedding::{cast})" if approximate else "embedding"
     with connection.cursor() as cursor:
         cursor.execute(
             f"WITH near AS (SELECT DISTINCT person_id FROM (SELECT person_id FROM gallery_faceembedding "
@@ -232,27 +242,29 @@ def person_distance(*, person_id: int, model_name: str, embedding: np.ndarray) -
 SEARCH_INDEX_BUILD_LOCK = 0x5EA2C11D
 
 
-def search_index_build() -> SearchIndexStatus:
-    """(Re)build the IVFFlat search index for today's faces, without blocking
+def search_index_build(dimensions: int = 128) -> SearchIndexStatus:
+    """(Re)build the width's IVFFlat search index for today's faces, without blocking
     enrollment or matching: the new index is built concurrently next to the old one,
     which keeps serving until it is swapped out. IVFFlat learns its lists from the
     rows present, so it is built once galleries have grown and rebuilt as they grow
     (SearchIndexStatus.needs_build)."""
-    index = SEARCH_INDEX
+    if dimensions not in SEARCH_INDEX_WIDTHS:
+        raise ValueError(f"No model embeds in {dimensions} dimensions; widths: {SEARCH_INDEX_WIDTHS}")
+    index = search_index_name(dimensions)
     building = f"{index}_new"
-    lists = search_index_status().wanted_lists
+    lists = search_index_status(dimensions).wanted_lists
     with connection.cursor() as cursor:
         cursor.execute("SELECT pg_try_advisory_lock(%s)", [SEARCH_INDEX_BUILD_LOCK])
         if not cursor.fetchone()[0]:
             raise Conflict("A search index build is already running.", code="index_build_running")
         try:
             # pgvector refuses to train with less (wanted_lists stays within the budget).
-            cursor.execute(f"SET maintenance_work_mem = '{index_build_memory_mb(lists)}MB'")
+            cursor.execute(f"SET maintenance_work_mem = '{index_build_memory_mb(lists, dimensions)}MB'")
             cursor.execute(f"DROP INDEX CONCURRENTLY IF EXISTS {building}")  # left by an interrupted build
             cursor.execute(
                 f"CREATE INDEX CONCURRENTLY {building} ON gallery_faceembedding USING ivfflat "
-                f"((embedding::vector({SEARCH_INDEX_DIMENSIONS})) vector_cosine_ops) "
-                f"WITH (lists = {lists}) WHERE dimensions = {SEARCH_INDEX_DIMENSIONS}"
+                f"((embedding::vector({dimensions})) vector_cosine_ops) "
+                f"WITH (lists = {lists}) WHERE dimensions = {dimensions}"
             )
             cursor.execute(f"DROP INDEX CONCURRENTLY IF EXISTS {index}")
             cursor.execute(f"ALTER INDEX {building} RENAME TO {index}")
@@ -261,13 +273,17 @@ def search_index_build() -> SearchIndexStatus:
             cursor.execute("RESET maintenance_work_mem")
             cursor.execute("SELECT pg_advisory_unlock(%s)", [SEARCH_INDEX_BUILD_LOCK])
     forget_plan_facts()
-    return search_index_status()
+    return search_index_status(dimensions)
 
 
 def search_index_maintain() -> dict:
-    """Build the search index when SearchIndexStatus says so (the daily beat task)."""
-    status = search_index_status()
-    if not status.needs_build:
-        return {"built": False, "faces": status.faces, "lists": status.lists}
-    status = search_index_build()
-    return {"built": True, "faces": status.faces, "lists": status.lists}
+    """Build each width's search index when its SearchIndexStatus says so (the daily
+    beat task)."""
+    report = {}
+    for dimensions in SEARCH_INDEX_WIDTHS:
+        status = search_index_status(dimensions)
+        built = status.needs_build
+        if built:
+            status = search_index_build(dimensions)
+        report[str(dimensions)] = {"built": built, "faces": status.faces, "lists": status.lists}
+    return report

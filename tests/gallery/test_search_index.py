@@ -35,14 +35,28 @@ def galleries(org_a, org_b, settings):
     cache.clear()  # the missing-index warning is said once per ten minutes
     yield faces, loaded
     with connection.cursor() as cursor:
-        cursor.execute(f"DROP INDEX IF EXISTS {search.SEARCH_INDEX}")
+        for width in search.SEARCH_INDEX_WIDTHS:
+            cursor.execute(f"DROP INDEX IF EXISTS {search.search_index_name(width)}")
     search.forget_plan_facts()
 
 
-def nearest(organization_id: int, vector) -> list[int]:
+def nearest(organization_id: int, vector, model_name: str = "Dlib") -> list[int]:
     with tenant_context(organization_id):
-        found = search.gallery_candidates(organization_id=organization_id, model_name="Dlib", embedding=vector, limit=3)
+        found = search.gallery_candidates(
+            organization_id=organization_id, model_name=model_name, embedding=vector, limit=3
+        )
     return [c.person_id for c in found]
+
+
+def plan_of_search(queries) -> str:
+    """The plan of the captured 1:K query with sorting off (at this size the planner may
+    rightly prefer a sort of the organization's 900 rows; without it, it must take an
+    index that matches the query's form)."""
+    searched = next(q["sql"] for q in queries.captured_queries if "ORDER BY" in q["sql"])
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute("SET LOCAL enable_sort = off")
+        cursor.execute("EXPLAIN " + searched)
+        return "\n".join(row[0] for row in cursor.fetchall())
 
 
 def test_the_command_builds_the_index_when_needed_and_search_uses_it(galleries, org_a, org_b):
@@ -63,14 +77,29 @@ def test_the_command_builds_the_index_when_needed_and_search_uses_it(galleries, 
             found = nearest(organization_id, probe)
             hits += found[0] == owners[int(np.argmin(cosine_distances(probe[None], vectors)[0]))]
     assert hits == len(probes)  # 6 lists, 20 probed: the index sees every list
-    # The query's form matches the index (at this size the planner may rightly prefer a
-    # sort of the organization's 900 rows; without the sort it has to take the index).
-    searched = next(q["sql"] for q in queries.captured_queries if "ORDER BY" in q["sql"])
-    with transaction.atomic(), connection.cursor() as cursor:
-        cursor.execute("SET LOCAL enable_sort = off")
-        cursor.execute("EXPLAIN " + searched)
-        plan = "\n".join(row[0] for row in cursor.fetchall())
-    assert f"Index Scan using {search.SEARCH_INDEX}" in plan
+    assert f"Index Scan using {search.SEARCH_INDEX}" in plan_of_search(queries)
+
+
+def test_each_embedding_width_gets_its_own_index(galleries, org_a):
+    """A MobileFaceNet gallery (192-d) beside the Dlib ones (128-d): the command builds
+    an index for each width, and each width's search goes through its own."""
+    faces, loaded = galleries
+    people = np.repeat(np.arange(FACES // 5), 5)
+    wide = FaceLikeEmbeddings(seed=11, dimensions=192)
+    vectors = wide.photos(wide.identities(FACES // 5)[people])
+    owners = load_gallery(connection, org_a[0].pk, vectors, people, model="MobileFaceNet")
+    search.forget_plan_facts()
+    assert search.search_index_status(192).needs_build and search.search_index_status(512).faces == 0
+
+    call_command("search_index", "--if-needed")
+
+    assert search.search_index_lists(128) == 2 * FACES // search.FACES_PER_LIST
+    assert search.search_index_lists(192) == FACES // search.FACES_PER_LIST
+    assert search.search_index_lists(512) == 0  # no 512-d faces: nothing to learn lists from
+    probe = wide.photos(vectors[7:8])[0]
+    with CaptureQueriesContext(connection) as queries:
+        assert nearest(org_a[0].pk, probe, model_name="MobileFaceNet")[0] == owners[7]
+    assert f"Index Scan using {search.search_index_name(192)}" in plan_of_search(queries)
 
 
 def test_indexed_search_stays_inside_the_organization(galleries, org_a, org_b):

@@ -19,6 +19,7 @@ from apps.recognition.models import Frame
 from project.workers import stop_worker
 from tests.conftest import start_worker
 from tests.faces import photo_bytes
+from tests.support.database import database_admin
 from tests.worker import wait_for
 
 
@@ -46,6 +47,32 @@ def test_jobs_run_in_order_on_their_own_thread_in_the_submitters_tenant_context(
     tenant = [(n, "recorder", "faces_tenant", str(organization.pk)) for n in range(5)]
     assert seen[:5] == tenant
     assert seen[5][:2] == (5, "recorder") and seen[5][2] != "faces_tenant"
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_job_whose_connection_postgresql_terminates_is_run_again_on_a_new_one(org_a):
+    """The fault benchmark's connections_kill: a result being written when PostgreSQL
+    drops the recorder's connection is stored on a new one (it waited for the
+    stale-frame sweep, minutes, before), in the same tenant context."""
+    organization = org_a[0]
+    recorder = Recorder(wait_for_models=0)
+    attempts = []
+
+    def job() -> None:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_backend_pid(), current_setting('app.organization_id', true)")
+            pid, tenant = cursor.fetchone()
+            attempts.append(tenant)
+            if len(attempts) == 1:
+                with database_admin() as admin:
+                    admin.execute("SELECT pg_terminate_backend(%s)", [pid])
+                cursor.execute("SELECT 1")  # the connection is gone: OperationalError
+
+    with tenant_context(organization.pk):
+        recorder.submit(job)
+    recorder.submit(close_connection)
+    recorder.flush()
+    assert attempts == [str(organization.pk)] * 2
 
 
 def test_a_result_waits_for_the_next_frames_models_or_for_its_time():

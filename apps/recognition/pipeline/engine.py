@@ -5,6 +5,7 @@ A FaceAnalyzer loads its detector and model once; a worker process keeps one per
 """
 
 from dataclasses import dataclass
+from functools import cache
 from pathlib import Path
 
 import cv2
@@ -47,6 +48,16 @@ def _limit_threads(client, weight_file: Path, threads: int) -> None:
     client.model = onnxruntime.InferenceSession(
         str(weight_file), sess_options=options, providers=session.get_providers()
     )
+
+
+@cache
+def _shape_predictor(path: str):
+    """dlib's landmark models, loaded once per process and shared by its analyzers (the
+    68-point one takes about a second to load: it would weigh on a worker's cold start
+    once per model)."""
+    import dlib
+
+    return dlib.shape_predictor(path)
 
 
 def mirror_average(plain: np.ndarray, mirrored: np.ndarray) -> np.ndarray:
@@ -101,14 +112,12 @@ class FaceAnalyzer:
         self._model = modeling.build_model(task="facial_recognition", model_name=model_name)
         if model_threads:
             _limit_threads(self._model, catalog.weights_dir(deepface_home) / self.spec.weight_file, model_threads)
-        import dlib
-
         folder = catalog.weights_dir(deepface_home)
-        self._landmarks = dlib.shape_predictor(str(folder / catalog.LANDMARKS_FILE))
+        self._landmarks = _shape_predictor(str(folder / catalog.LANDMARKS_FILE))
         # The ArcFace template's points come from dlib's 68 landmarks (the 5-point model
         # has no mouth); about 1 ms a face, only for the models aligned that way.
         self._landmarks_68 = (
-            dlib.shape_predictor(str(folder / catalog.LANDMARKS_68_FILE)) if self.alignment == "arcface" else None
+            _shape_predictor(str(folder / catalog.LANDMARKS_68_FILE)) if self.alignment == "arcface" else None
         )
 
     @property
