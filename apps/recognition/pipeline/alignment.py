@@ -6,7 +6,8 @@ model's input, one function per alignment. The catalog names each model's.
 - "deepface": DeepFace's eye-line rotation and crop.
 - "arcface": the similarity transform of 5 points (eye centres, nose tip, mouth corners)
   onto the 112 x 112 template that ArcFace-style models (MobileFaceNet and the like) were
-  trained on. A box crop without it collapses their accuracy (README, "Models").
+  trained on, or of 4 (the mouth's centre for its corners) where the detector gives those
+  (BlazeFace). A box crop without it collapses their accuracy (README, "Models").
 """
 
 import cv2
@@ -29,6 +30,9 @@ ARCFACE_TEMPLATE = np.array(
     ],
     dtype=np.float64,
 )
+# The same with the mouth's centre (the corners' midpoint) for its corners: BlazeFace's
+# keypoints are the eyes, the nose tip and the mouth's centre.
+ARCFACE_TEMPLATE_4 = np.vstack([ARCFACE_TEMPLATE[:3], ARCFACE_TEMPLATE[3:].mean(axis=0)])
 ARCFACE_SIZE = 112
 
 
@@ -75,11 +79,12 @@ def similarity_transform(source: np.ndarray, target: np.ndarray) -> np.ndarray:
 
 
 def arcface_crop(image: np.ndarray, points: np.ndarray, size: int = ARCFACE_SIZE) -> np.ndarray:
-    """The face warped onto the template: `points` (5, 2) in the image's pixels. A face
-    much larger than the crop is first shrunk by area around itself, since warpAffine
-    samples pixels rather than averaging them (a 600-px face would alias)."""
-    template = ARCFACE_TEMPLATE * (size / ARCFACE_SIZE)
+    """The face warped onto the template: `points` (5, 2) or, with the mouth's centre
+    for its corners, (4, 2), in the image's pixels. A face much larger than the crop is
+    first shrunk by area around itself, since warpAffine samples pixels rather than
+    averaging them (a 600-px face would alias)."""
     points = np.asarray(points, dtype=np.float64)
+    template = (ARCFACE_TEMPLATE if len(points) == 5 else ARCFACE_TEMPLATE_4) * (size / ARCFACE_SIZE)
     matrix = similarity_transform(points, template)
     scale = float(np.sqrt(abs(np.linalg.det(matrix[:, :2]))))
     if scale < 0.5:

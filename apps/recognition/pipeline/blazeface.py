@@ -140,6 +140,15 @@ def suppress(found: Detections, iou: float = 0.3) -> Detections:
     return found.select(keep)
 
 
+@dataclass
+class BlazeFaceRegion(FacialAreaRegion):
+    """DeepFace's region with the keypoints the ArcFace alignment takes, unrounded, in
+    the image's order: the eye on the image's left, the other eye, the nose tip, the
+    mouth's centre."""
+
+    arcface_points: tuple[tuple[float, float], ...] = ()
+
+
 class BlazeFaceClient(Detector):
     """DeepFace's detector interface over BlazeFace full range: boxes clipped to the
     image, eyes named from the person's side as DeepFace names them."""
@@ -158,7 +167,7 @@ class BlazeFaceClient(Detector):
                 continue
             right_eye, left_eye, nose = (tuple(int(v) for v in point.round()) for point in points[:3])
             regions.append(
-                FacialAreaRegion(
+                BlazeFaceRegion(
                     x=x1,
                     y=y1,
                     w=x2 - x1,
@@ -167,6 +176,8 @@ class BlazeFaceClient(Detector):
                     right_eye=right_eye,
                     nose=nose,
                     confidence=float(score),
+                    # The subject's right eye is on the image's left.
+                    arcface_points=tuple((float(x), float(y)) for x, y in points[:4]),
                 )
             )
         return regions

@@ -102,7 +102,14 @@ DETECTORS: dict[str, tuple[str, ...]] = {
 # Every face gets dlib's 5 landmarks, whatever the detector: the dlib_chip alignment
 # and the pose estimate use them. face-recognition-models ships the file.
 LANDMARKS_FILE = "shape_predictor_5_face_landmarks.dat"
-# The ArcFace template's points (mouth corners included) come from dlib's 68 landmarks.
+# The ArcFace template's points come from dlib's 68 landmarks (mouth corners included;
+# the model takes over a second to load). BlazeFace's own keypoints (eyes, nose tip,
+# mouth centre) can stand in, but missed more people on lfw-dev (MobileFaceNet, K = 1:
+# FNIR at FPIR 1 % 8.5 % against 5.9 %; README, "Models compared"): evaluate_faces
+# --arcface-points measures both.
+KEYPOINT_DETECTORS = ("blazeface",)
+ARCFACE_POINT_SOURCES = ("landmarks68", "keypoints")
+DEFAULT_ARCFACE_POINTS = "landmarks68"
 LANDMARKS_68_FILE = "shape_predictor_68_face_landmarks.dat"
 ALIGNMENT_FILES = {"arcface": (LANDMARKS_68_FILE,)}
 

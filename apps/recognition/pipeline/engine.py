@@ -87,6 +87,7 @@ class FaceAnalyzer:
         padding: float | None = None,
         mirror: bool | None = None,
         model_threads: int = 0,
+        arcface_points_source: str | None = None,
     ):
         missing = catalog.missing_files(model_name, detector, deepface_home)
         if missing:
@@ -114,10 +115,18 @@ class FaceAnalyzer:
             _limit_threads(self._model, catalog.weights_dir(deepface_home) / self.spec.weight_file, model_threads)
         folder = catalog.weights_dir(deepface_home)
         self._landmarks = _shape_predictor(str(folder / catalog.LANDMARKS_FILE))
-        # The ArcFace template's points come from dlib's 68 landmarks (the 5-point model
-        # has no mouth); about 1 ms a face, only for the models aligned that way.
+        # The ArcFace template's points: dlib's 68 landmarks (the 5-point model has no
+        # mouth; about 2 ms a face), or BlazeFace's keypoints, which evaluate_faces
+        # compares (catalog.DEFAULT_ARCFACE_POINTS says why the landmarks).
+        self.arcface_points_source = arcface_points_source or catalog.DEFAULT_ARCFACE_POINTS
+        if self.arcface_points_source not in catalog.ARCFACE_POINT_SOURCES:
+            raise ValueError(f"Unknown source of ArcFace points {self.arcface_points_source!r}")
+        if self.arcface_points_source == "keypoints" and detector not in catalog.KEYPOINT_DETECTORS:
+            raise ValueError(f"The {detector} detector gives no keypoints for the ArcFace alignment")
         self._landmarks_68 = (
-            _shape_predictor(str(folder / catalog.LANDMARKS_68_FILE)) if self.alignment == "arcface" else None
+            _shape_predictor(str(folder / catalog.LANDMARKS_68_FILE))
+            if self.alignment == "arcface" and self.arcface_points_source == "landmarks68"
+            else None
         )
 
     @property
@@ -156,6 +165,8 @@ class FaceAnalyzer:
                 parts = self._landmarks_68(rgb, rectangle).parts()
                 points = crops.arcface_points_from_68([(p.x, p.y) for p in parts]) + (ox, oy)
                 arcface_points = tuple((float(px), float(py)) for px, py in points)
+            elif self.alignment == "arcface":
+                arcface_points = tuple((px / scale, py / scale) for px, py in area.arcface_points)
             faces.append(
                 DetectedFace(
                     box=box,

@@ -26,6 +26,7 @@ class DetectedFace:
     # dlib's 5 landmarks (two corners of each eye, the base of the nose), found on the
     # original pixels: they drive dlib's face chip and the pose estimate.
     landmarks: tuple[Point, ...] = ()
-    # The ArcFace template's 5 points (eye centres, nose tip, mouth corners; image's left
-    # first), in sub-pixel precision, for models aligned that way; () for the others.
+    # The ArcFace template's points (eye centres, nose tip, then the mouth's corners, or
+    # its centre from BlazeFace; image's left first), in sub-pixel precision, for models
+    # aligned that way; () for the others.
     arcface_points: tuple[tuple[float, float], ...] = ()

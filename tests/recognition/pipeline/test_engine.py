@@ -134,3 +134,31 @@ def test_the_arcface_models_embed_a_frames_faces_in_one_batch_as_one_by_one(arcf
     alone = np.stack([arcface_analyzer.embed(image, [face])[0] for face in faces])
     assert np.allclose(together, alone, atol=1e-5)
     assert arcface_analyzer._model.model.get_session_options().intra_op_num_threads == 1
+
+
+def test_blazeface_keypoints_can_stand_in_for_the_68_landmarks(deepface_home):
+    """evaluate_faces --arcface-points keypoints: each face aligned on 4 of BlazeFace's
+    keypoints (eyes, nose tip, mouth centre) in the frame's pixels, near the 68
+    landmarks' points, and embedded close to the landmarks' embedding; the dlib
+    detector, which has no keypoints, is refused."""
+    options = {"model_name": "MobileFaceNet", "deepface_home": deepface_home, "detect_max_side": 320}
+    image = load("couple.jpg")
+    by_landmarks = FaceAnalyzer(detector="blazeface", **options)
+    by_keypoints = FaceAnalyzer(detector="blazeface", arcface_points_source="keypoints", **options)
+    assert by_keypoints._landmarks_68 is None
+    landmark_faces, keypoint_faces = by_landmarks.detect(image), by_keypoints.detect(image)
+    assert len(keypoint_faces) == 2 and all(len(face.arcface_points) == 4 for face in keypoint_faces)
+    for landmarks, keypoints in zip(landmark_faces, keypoint_faces, strict=True):
+        five, four = np.asarray(landmarks.arcface_points), np.asarray(keypoints.arcface_points)
+        # Eyes and nose within a tenth of the face's width (the detector ran at half size).
+        assert np.abs(five[:3] - four[:3]).max() < 0.1 * landmarks.box.w
+        assert np.abs(five[3:].mean(axis=0) - four[3]).max() < 0.1 * landmarks.box.w
+    distances = [
+        cosine(a, b)
+        for a, b in zip(
+            by_landmarks.embed(image, landmark_faces), by_keypoints.embed(image, keypoint_faces), strict=True
+        )
+    ]
+    assert max(distances) < 0.25, distances
+    with pytest.raises(ValueError, match="no keypoints"):
+        FaceAnalyzer(detector="dlib", arcface_points_source="keypoints", **options)

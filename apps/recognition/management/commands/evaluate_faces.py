@@ -42,6 +42,12 @@ class Command(BaseCommand):
         )
         parser.add_argument("--alignment", choices=alignment.ALIGNMENTS, help="Default: the model's own.")
         parser.add_argument(
+            "--arcface-points",
+            choices=catalog.ARCFACE_POINT_SOURCES,
+            help="Where the ArcFace alignment's points come from: dlib's 68 landmarks (the default) or BlazeFace's "
+            "keypoints.",
+        )
+        parser.add_argument(
             "--padding", type=float, help="Around the face, a share of its size on each side (default: the model's)."
         )
         parser.add_argument(
@@ -91,6 +97,11 @@ class Command(BaseCommand):
         spec = catalog.model_spec(model)
         alignment = options["alignment"] or spec.alignment
         padding = spec.crop_padding if options["padding"] is None else options["padding"]
+        points = options["arcface_points"] or catalog.DEFAULT_ARCFACE_POINTS
+        if points == "keypoints" and detector not in catalog.KEYPOINT_DETECTORS:
+            raise CommandError(f"The {detector} detector gives no keypoints: use --arcface-points landmarks68.")
+        # The 68 landmarks' faces were cached before the keypoints were a choice: their key stays.
+        points_key = "+keypoints" if alignment == "arcface" and points == "keypoints" else ""
         missing = catalog.missing_files(model, detector, settings.DEEPFACE_HOME)
         if missing:
             raise CommandError(str(ModelNotReady(model, detector, missing)))
@@ -99,7 +110,7 @@ class Command(BaseCommand):
         paths = {p.path for p in photos} | {p.x for p in pairs} | {p.y for p in pairs}
         cache = FaceCache(
             options["cache"] or Path(settings.VAR_DIR) / "eval-cache" / "faces.sqlite",
-            key=f"{model}/{detector}/{alignment}:{padding:g}/{settings.RECOGNITION_DETECT_MAX_SIDE}"
+            key=f"{model}/{detector}/{alignment}{points_key}:{padding:g}/{settings.RECOGNITION_DETECT_MAX_SIDE}"
             + _weights_version(model),
         )
         analyzer_options = {
@@ -109,6 +120,7 @@ class Command(BaseCommand):
             "detect_max_side": settings.RECOGNITION_DETECT_MAX_SIDE,
             "alignment": alignment,
             "padding": padding,
+            "arcface_points_source": points,
         }
         mirror = spec.mirror if options["mirror"] is None else options["mirror"]
         try:
