@@ -259,7 +259,8 @@ RECOGNITION_DETECT_MAX_SIDE = env_int("RECOGNITION_DETECT_MAX_SIDE", 800)
 # Threads of an ONNX Runtime model (FaceNet) in one process; 0: one per core. More load
 # is more worker processes, each on a core (README, "Speed, measured").
 RECOGNITION_MODEL_THREADS = env_int("RECOGNITION_MODEL_THREADS", 1)
-# Models a worker loads when it starts (comma-separated); empty = every ready model.
+# Models a worker loads when it starts (comma-separated, with the default detector); empty =
+# those the organizations use and the default.
 RECOGNITION_PRELOAD_MODELS = os.environ.get("RECOGNITION_PRELOAD_MODELS", "")
 # Faces smaller than this (shorter side, original pixels) are not recognized, and an
 # enrollment photo whose face is smaller is rejected.

@@ -3,6 +3,8 @@ detector), kept for the process's life; only worker processes build them, web
 processes never load a model), image decoding within the upload limits, and the
 quality policy. The pipeline below it takes no settings: this is where they are read."""
 
+import logging
+import threading
 from functools import cache
 
 import numpy as np
@@ -13,6 +15,8 @@ from apps.core.errors import ImageTooLarge, InvalidImage, ModelUnavailable
 from apps.recognition.pipeline import catalog, quality
 from apps.recognition.pipeline.engine import FaceAnalyzer, ModelNotReady
 from apps.recognition.pipeline.images import ImageRejected, decode_image
+
+logger = logging.getLogger(__name__)
 
 
 @cache
@@ -50,17 +54,48 @@ def require_model(*, model_name: str, detector: str) -> None:
 
 
 def preload() -> list[str]:
-    """Load every ready model (or those in RECOGNITION_PRELOAD_MODELS) at worker start."""
+    """Load at worker start the (model, detector) pairs of RECOGNITION_PRELOAD_MODELS,
+    or by default those the organizations use and the new organizations' default: a
+    model nobody uses would only lengthen the cold start (the 68-landmark model alone
+    takes over a second). Another pair loads on its first frame."""
     wanted = [name for name in settings.RECOGNITION_PRELOAD_MODELS.split(",") if name]
-    names = wanted or [name for name in catalog.MODELS if catalog.model_ready(name, settings.DEEPFACE_HOME)]
+    pairs = [(name, settings.RECOGNITION_DEFAULT_DETECTOR) for name in wanted] or [
+        (settings.RECOGNITION_DEFAULT_MODEL, settings.RECOGNITION_DEFAULT_DETECTOR),
+        *sorted(_pairs_in_use() - {(settings.RECOGNITION_DEFAULT_MODEL, settings.RECOGNITION_DEFAULT_DETECTOR)}),
+    ]
     loaded = []
-    for name in names:
+    for name, detector in pairs:
         try:
-            _build(name, settings.RECOGNITION_DEFAULT_DETECTOR)
-            loaded.append(name)
-        except ModelNotReady:
+            _build(name, detector)
+            loaded.append(f"{name}/{detector}")
+        except (ModelNotReady, ValueError):
             continue
     return loaded
+
+
+def _pairs_in_use() -> set[tuple[str, str]]:
+    """The organizations' (model, detector) pairs, read on a thread of its own: a pool
+    process starts with its parent's database connection, which it must not use (Celery's
+    Django fixup drops it after the process's init handlers). None if the database does
+    not answer: the default then loads alone."""
+    from django.db import connection
+
+    from apps.organizations.models import Organization
+
+    found: set[tuple[str, str]] = set()
+
+    def read() -> None:
+        try:
+            found.update(Organization.objects.values_list("recognition_model", "detector").distinct())
+        except Exception as error:  # the worker starts all the same
+            logger.warning("could not read the organizations' models to preload: %s", error)
+        finally:
+            connection.close()
+
+    thread = threading.Thread(target=read, name="preload")
+    thread.start()
+    thread.join()
+    return found
 
 
 def image_decode(data: bytes) -> np.ndarray:

@@ -80,3 +80,30 @@ def test_a_context_entered_while_the_database_is_away_holds_once_it_is_back_and_
         context.__exit__(None, None, None)
     assert current_organization_id() is None
     assert sorted(Person.objects.values_list("name", flat=True)) == ["Ann", "Bob"]
+
+
+@pytest.mark.django_db(transaction=True)  # the task signals drop connections, as around a task
+def test_a_worker_keeps_one_organizations_context_across_its_tasks_until_another_needs_its_own():
+    """project/celery.py: consecutive tasks of one organization reuse its context (no
+    database round trip between frames); a task of another organization, or a platform
+    task, gets its own, and the platform one runs as the login role again."""
+    from django.test.utils import CaptureQueriesContext
+
+    from project.celery import enter_tenant_context, leave_tenant_context
+
+    a = make_tenant("keep-a", "Ann", "door-a")
+    b = make_tenant("keep-b", "Bob", "door-b")
+    try:
+        enter_tenant_context(kwargs={"organization_id": a.organization.pk})
+        assert list(Person.objects.values_list("name", flat=True)) == ["Ann"]
+        with CaptureQueriesContext(connection) as queries:
+            enter_tenant_context(kwargs={"organization_id": a.organization.pk})
+        assert len(queries) == 0
+        assert current_organization_id() == a.organization.pk
+        enter_tenant_context(kwargs={"organization_id": b.organization.pk})
+        assert list(Person.objects.values_list("name", flat=True)) == ["Bob"]
+        enter_tenant_context(kwargs={})  # a platform task
+        assert current_organization_id() is None
+        assert {"Ann", "Bob"} <= set(Person.objects.values_list("name", flat=True))
+    finally:
+        leave_tenant_context()
