@@ -7,6 +7,7 @@ import json
 import sys
 import time
 import uuid
+from dataclasses import dataclass
 
 import numpy as np
 from django.conf import settings
@@ -20,14 +21,36 @@ from apps.recognition.pipeline.calibration import cosine_distances
 from benchmarks.common import percentile
 
 
-class FaceLikeEmbeddings:
-    """Identities as clusters, shaped like the Dlib model's on the shared photos: photos
-    of one person about 0.03 apart (cosine), different people about 0.17 apart."""
+@dataclass(frozen=True)
+class EmbeddingShape:
+    """How a model's embeddings lie (cosine): identities spread by `spread` around a common
+    direction, photos by `noise` around their identity, in `dimensions`. Two photos of one
+    person are then about noise² / (1 + noise²) apart, of two people about
+    1 - 1 / ((1 + spread²)(1 + noise²))."""
 
-    def __init__(self, seed: int = 0, dimensions: int = 128):
+    dimensions: int
+    spread: float
+    noise: float
+
+
+# Dlib on the shared photos: one person's photos about 0.03 apart, two people about 0.17.
+# MobileFaceNet on lfw-dev (its face cache): a new photo of a person 0.23 from the one
+# enrolled (median), two people 0.98 apart (median), the mean embedding's length 0.15.
+SHAPES = {
+    "Dlib": EmbeddingShape(dimensions=128, spread=0.45, noise=0.18),
+    "MobileFaceNet": EmbeddingShape(dimensions=192, spread=6.9, noise=0.55),
+}
+
+
+class FaceLikeEmbeddings:
+    """Identities as clusters, shaped like a model's embeddings (SHAPES; Dlib's unless
+    told)."""
+
+    def __init__(self, seed: int = 0, dimensions: int = 128, shape: EmbeddingShape | None = None):
+        self.shape = shape or EmbeddingShape(dimensions, SHAPES["Dlib"].spread, SHAPES["Dlib"].noise)
         self.rng = np.random.default_rng(seed)
-        self.dimensions = dimensions
-        self.mean = self._unit(self.rng.normal(size=dimensions))
+        self.dimensions = self.shape.dimensions
+        self.mean = self._unit(self.rng.normal(size=self.dimensions))
 
     @staticmethod
     def _unit(x):
@@ -35,11 +58,13 @@ class FaceLikeEmbeddings:
 
     def identities(self, count: int) -> np.ndarray:
         # Spread around a common direction: real embeddings share one, so impostors are
-        # far closer to each other than random vectors (distance ~1) would be.
-        return self._unit(self.mean + 0.45 * self._unit(self.rng.normal(size=(count, self.dimensions))))
+        # closer to each other than random vectors would be (for Dlib, far closer).
+        spread = self.shape.spread * self._unit(self.rng.normal(size=(count, self.dimensions)))
+        return self._unit(self.mean + spread)
 
     def photos(self, centers: np.ndarray) -> np.ndarray:
-        return self._unit(centers + 0.18 * self._unit(self.rng.normal(size=centers.shape))).astype(np.float32)
+        noise = self.shape.noise * self._unit(self.rng.normal(size=centers.shape))
+        return self._unit(centers + noise).astype(np.float32)
 
 
 CREATED = "2026-01-01 00:00:00+00"
@@ -102,7 +127,10 @@ def load_gallery(connection, organization_id: int, vectors: np.ndarray, people: 
     return person_ids[people]
 
 
-HNSW_INDEX = "bench_hnsw_128"
+def hnsw_index(dimensions: int) -> str:
+    return f"bench_hnsw_{dimensions}"
+
+
 HNSW_PLAN = "hnsw (comparison)"
 
 
@@ -132,7 +160,7 @@ def search_probe(probe_vectors, expected, search) -> dict:
     }
 
 
-def in_memory(connection) -> None:
+def in_memory(connection, dimensions: int) -> None:
     """Read the table and the search index into PostgreSQL's shared buffers, as they are
     in a service that has been running: the benchmark measures search, not a cold
     cache. COPY and sequential scans of a large table go through a small ring of
@@ -144,40 +172,49 @@ def in_memory(connection) -> None:
         cursor.execute("SELECT count(person_id) FROM gallery_faceembedding WHERE id > 0")
         cursor.execute("SET enable_sort = off")  # only the search index can give the order
         cursor.execute("SELECT set_config('ivfflat.probes', '32768', false)")
-        cursor.execute("SELECT embedding::vector(128) FROM gallery_faceembedding WHERE dimensions = 128 LIMIT 1")
+        vector = f"vector({dimensions})"
+        cursor.execute(
+            f"SELECT embedding::{vector} FROM gallery_faceembedding WHERE dimensions = %s LIMIT 1", [dimensions]
+        )
         literal = cursor.fetchone()[0]
         cursor.execute(
-            "EXPLAIN (ANALYZE, BUFFERS, FORMAT JSON) SELECT id FROM gallery_faceembedding WHERE dimensions = 128 "
-            "ORDER BY (embedding::vector(128)) <=> %s::vector(128) LIMIT 1",
-            [literal],
+            "EXPLAIN (ANALYZE, BUFFERS, FORMAT JSON) SELECT id FROM gallery_faceembedding WHERE dimensions = %s "
+            f"ORDER BY (embedding::{vector}) <=> %s::{vector} LIMIT 1",
+            [dimensions, literal],
         )
         plan = json.dumps(cursor.fetchone()[0])
         cursor.execute("RESET enable_seqscan")
         cursor.execute("RESET enable_sort")
         cursor.execute("SELECT set_config('ivfflat.probes', %s, false)", [str(settings.RECOGNITION_IVFFLAT_PROBES)])
-    if search.SEARCH_INDEX not in plan:
+    if search.search_index_name(dimensions) not in plan:
         sys.exit(f"The warm-up did not go through the search index: {plan}")
 
 
 class SearchedGallery:
     """One organization's gallery, grown size by size among other organizations' rows."""
 
-    def __init__(self, other_rows: int):
-        self.faces = FaceLikeEmbeddings(seed=1)
+    def __init__(self, other_rows: int, model: str):
+        if model not in SHAPES:
+            sys.exit(
+                f"Search is measured on embeddings shaped like {' or '.join(SHAPES)}'s, not {model}'s: "
+                "give --model one of them."
+            )
+        self.model, self.faces = model, FaceLikeEmbeddings(seed=1, shape=SHAPES[model])
+        self.dimensions = self.faces.dimensions
         # Other organizations' rows, loaded once: the searched organization is never alone.
         others = organization_create(
-            slug=f"bench-others-{uuid.uuid4().hex[:6]}", recognition_model="Dlib", detector="dlib"
+            slug=f"bench-others-{uuid.uuid4().hex[:6]}", recognition_model=model, detector="blazeface"
         )
         centers = self.faces.identities(max(1, other_rows // 5))
         people = np.repeat(np.arange(len(centers)), 5)[:other_rows]
         with connection.cursor() as cursor:
-            cursor.execute(f"DROP INDEX IF EXISTS {search.SEARCH_INDEX}")
-            cursor.execute(f"DROP INDEX IF EXISTS {HNSW_INDEX}")  # left by an interrupted run
-        load_gallery(connection, others.pk, self.faces.photos(centers[people]), people)
+            cursor.execute(f"DROP INDEX IF EXISTS {search.search_index_name(self.dimensions)}")
+            cursor.execute(f"DROP INDEX IF EXISTS {hnsw_index(self.dimensions)}")  # left by an interrupted run
+        load_gallery(connection, others.pk, self.faces.photos(centers[people]), people, model)
         self.organization = organization_create(
-            slug=f"bench-search-{uuid.uuid4().hex[:6]}", recognition_model="Dlib", detector="dlib"
+            slug=f"bench-search-{uuid.uuid4().hex[:6]}", recognition_model=model, detector="blazeface"
         )
-        self.vectors, self.owners = np.empty((0, 128), np.float32), np.empty(0, np.int64)
+        self.vectors, self.owners = np.empty((0, self.dimensions), np.float32), np.empty(0, np.int64)
 
     def grow_to(self, size: int) -> float:
         """Add photos (5 a person) up to `size`, then build the search index as
@@ -188,8 +225,8 @@ class SearchedGallery:
         vectors = self.faces.photos(centers[people])
         with connection.cursor() as cursor:
             # Loading is faster without a live index to insert into: build it after.
-            cursor.execute(f"DROP INDEX IF EXISTS {search.SEARCH_INDEX}")
-        owners = load_gallery(connection, self.organization.pk, vectors, people)
+            cursor.execute(f"DROP INDEX IF EXISTS {search.search_index_name(self.dimensions)}")
+        owners = load_gallery(connection, self.organization.pk, vectors, people, self.model)
         self.vectors = np.concatenate([self.vectors, vectors])
         self.owners = np.concatenate([self.owners, owners])
         search.forget_plan_facts()
@@ -198,9 +235,9 @@ class SearchedGallery:
             # than in the middle of the measurement.
             cursor.execute("VACUUM ANALYZE gallery_faceembedding")
         started = time.perf_counter()
-        self.index = search.search_index_build()
+        self.index = search.search_index_build(self.dimensions)
         build_seconds = time.perf_counter() - started
-        in_memory(connection)
+        in_memory(connection, self.dimensions)
         return build_seconds
 
     def probes(self, count: int) -> tuple[np.ndarray, np.ndarray]:
@@ -212,18 +249,19 @@ class SearchedGallery:
 
     def service_search(self, vector) -> list[int]:
         found = search.gallery_candidates(
-            organization_id=self.organization.pk, model_name="Dlib", embedding=vector, limit=1
+            organization_id=self.organization.pk, model_name=self.model, embedding=vector, limit=1
         )
         return [c.person_id for c in found]
 
     def hnsw_search(self, vector) -> list[int]:
         literal = "[" + ",".join(f"{x:.8g}" for x in vector) + "]"
+        vector_type = f"vector({self.dimensions})"
         with connection.cursor() as cursor:
             cursor.execute(
-                "SELECT person_id, (embedding::vector(128)) <=> %s::vector(128), face_image_id "
-                "FROM gallery_faceembedding WHERE organization_id = %s AND model_name = 'Dlib' AND dimensions = 128 "
-                "ORDER BY (embedding::vector(128)) <=> %s::vector(128) LIMIT %s",
-                [literal, self.organization.pk, literal, search.NEIGHBOURS_FETCHED],
+                f"SELECT person_id, (embedding::{vector_type}) <=> %s::{vector_type}, face_image_id "
+                "FROM gallery_faceembedding WHERE organization_id = %s AND model_name = %s AND dimensions = %s "
+                f"ORDER BY (embedding::{vector_type}) <=> %s::{vector_type} LIMIT %s",
+                [literal, self.organization.pk, self.model, self.dimensions, literal, search.NEIGHBOURS_FETCHED],
             )
             return [c.person_id for c in match.best_per_person(cursor.fetchall(), 1)]
 
@@ -255,17 +293,17 @@ def service_rows(gallery: SearchedGallery, probes, expected, row: dict) -> list[
     return rows
 
 
-def build_hnsw() -> float:
+def build_hnsw(dimensions: int) -> float:
     """HNSW (pgvector's defaults: m 16, ef_construction 64) alone on the expression, in
     place of the search index; seconds the build took. DDL needs the owner's role."""
     with connection.cursor() as cursor:
         cursor.execute("RESET ROLE")
-        cursor.execute(f"DROP INDEX IF EXISTS {search.SEARCH_INDEX}")
+        cursor.execute(f"DROP INDEX IF EXISTS {search.search_index_name(dimensions)}")
         cursor.execute("SET maintenance_work_mem = '4GB'")
         started = time.perf_counter()
         cursor.execute(
-            f"CREATE INDEX {HNSW_INDEX} ON gallery_faceembedding "
-            "USING hnsw ((embedding::vector(128)) vector_cosine_ops) WHERE dimensions = 128"
+            f"CREATE INDEX {hnsw_index(dimensions)} ON gallery_faceembedding "
+            f"USING hnsw ((embedding::vector({dimensions})) vector_cosine_ops) WHERE dimensions = {dimensions}"
         )
         seconds = time.perf_counter() - started
         cursor.execute("ANALYZE gallery_faceembedding")
@@ -274,34 +312,43 @@ def build_hnsw() -> float:
     return seconds
 
 
-def drop_hnsw() -> None:
+def drop_hnsw(dimensions: int) -> None:
     with connection.cursor() as cursor:
         cursor.execute("RESET ROLE")
-        cursor.execute(f"DROP INDEX {HNSW_INDEX}")
+        cursor.execute(f"DROP INDEX {hnsw_index(dimensions)}")
 
 
 def hnsw_rows(gallery: SearchedGallery, probes, expected, row: dict) -> list[dict]:
-    row = {**row, "index_build_s": build_hnsw(), "plan": HNSW_PLAN}
+    row = {**row, "index_build_s": build_hnsw(gallery.dimensions), "plan": HNSW_PLAN}
     rows = []
     for ef_search in (100, 200, 400):
         with connection.cursor() as cursor:
             cursor.execute(f"SET hnsw.ef_search = {ef_search}")
         setting = f"m 16, ef_construction 64, ef_search {ef_search}"
         rows.append({**row, "setting": setting, **search_probe(probes, expected, gallery.hnsw_search)})
-    drop_hnsw()
+    drop_hnsw(gallery.dimensions)
     return rows
 
 
-def bench_search(sizes: list[int], other_rows: int, probes: int, hnsw_sizes: list[int]) -> list[dict]:
-    """The service's own search path (exact, or the IVFFlat search index as
-    `manage.py search_index` builds it) at each size, with other probe counts beside the
-    default; and at `hnsw_sizes` HNSW for comparison (why the service does not use it)."""
-    gallery = SearchedGallery(other_rows)
+def bench_search(
+    sizes: list[int], other_rows: int, probes: int, hnsw_sizes: list[int], model: str = "Dlib"
+) -> list[dict]:
+    """The service's own search path (exact, or the IVFFlat search index of the model's
+    width as `manage.py search_index` builds it) at each size, with other probe counts
+    beside the default; and at `hnsw_sizes` HNSW for comparison (why the service does not
+    use it). Embeddings shaped like `model`'s."""
+    gallery = SearchedGallery(other_rows, model)
     results = []
     for size in sizes:
         build_seconds = gallery.grow_to(size)
         probe_vectors, expected = gallery.probes(probes)
-        row = {"size": size, "other_rows": other_rows, "probes": probes, "index_build_s": build_seconds}
+        row = {
+            "size": size,
+            "other_rows": other_rows,
+            "probes": probes,
+            "index_build_s": build_seconds,
+            "dimensions": gallery.dimensions,
+        }
         with tenant_context(gallery.organization.pk):
             measured = service_rows(gallery, probe_vectors, expected, row)
             if size in hnsw_sizes:

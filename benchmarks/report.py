@@ -78,7 +78,8 @@ def _search_markdown(report: dict) -> list[str]:
         "## 1:K search (one organization among others' rows)",
         "",
         "The service's own path (exact, or the IVFFlat search index); **bold**: its default setting. "
-        "HNSW rows are the comparison that made the choice.",
+        f"HNSW rows are the comparison that made the choice. Embeddings shaped like {report['model']}'s "
+        f"({report['search'][0].get('dimensions', 128)}-d; benchmarks/gallery_search.py, SHAPES).",
         "",
         "| embeddings | other orgs' rows | search | setting | p50 ms | p95 ms | recall@1 | index build s |",
         "|---|---|---|---|---|---|---|---|",

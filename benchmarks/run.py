@@ -95,7 +95,7 @@ def measure(section: str, args, sizes: dict, organization, key: str, previous: d
     if section == "search":
         only = [int(x) for x in args.search_sizes.split(",")] if args.search_sizes else sizes["search"]
         hnsw = sizes["hnsw"] if args.hnsw_sizes is None else [int(x) for x in args.hnsw_sizes.split(",") if x]
-        fresh = bench_search(only, sizes["other_rows"], sizes["probes"], hnsw)
+        fresh = bench_search(only, sizes["other_rows"], sizes["probes"], hnsw, organization.recognition_model)
         # Rows of other sizes stay, and HNSW comparison rows that were not measured again.
         kept = [
             row
