@@ -64,9 +64,9 @@ def test_a_small_gallery_takes_its_threshold_from_the_reference(small_gallery):
 
 
 def test_a_larger_gallery_of_real_people_reads_its_own_tail(org_a):
-    """40 people of lfw-dev with one photo each: 1,560 impostor pairs (each photo
-    against the 39 others), enough for the gallery's own 6 % quantile, so the
-    reference's tail is moved to meet it."""
+    """101 people of lfw-dev with one photo each: 10,100 impostor pairs (each photo
+    against the 100 others), enough for the gallery's own 10 % quantile (1,000 pairs
+    below it, calibration.MIN_TAIL_PAIRS), so the reference's tail is moved to meet it."""
     organization, _, _ = org_a
     folder = lfw_dir()
     with open(folder / "labels.csv", newline="") as file:
@@ -81,10 +81,10 @@ def test_a_larger_gallery_of_real_people_reads_its_own_tail(org_a):
             enrolled += 1
         else:  # two faces of similar size, or too small: enrollment refuses it, as it should
             person.delete()
-        if enrolled == 40:
+        if enrolled == 101:
             break
     record = calibration_run(organization=organization)
-    assert (record.people, record.photos, record.impostor_pairs) == (40, 40, 1560)
+    assert (record.people, record.photos, record.impostor_pairs) == (101, 101, 10100)
     assert record.source == "gallery and reference"
     assert record.summary["growth"][0]["people"] == 10 and record.expected_fpir == pytest.approx(0.01, rel=0.05)
 

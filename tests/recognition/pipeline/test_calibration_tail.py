@@ -60,10 +60,12 @@ def test_the_margin_rule_in_the_expected_fpir():
 
 
 def test_a_gallery_with_enough_pairs_moves_the_tail_to_its_own():
-    # 400,000 impostor pairs whose lowest 0.25 % are at 0.10: its own quantile at
-    # 100 / 400,000 is 0.10, where the reference says 0.074.
-    pairs = 400_000
-    lowest = np.sort(np.r_[np.full(1000, 0.10), np.linspace(0.12, 0.5, 9000)])
+    # 4,000 x MIN_TAIL_PAIRS impostor pairs whose lowest 0.25 % are at 0.10: its own
+    # quantile at MIN_TAIL_PAIRS / pairs is 0.10, where the reference says 0.074.
+    pairs = 4_000 * calibration.MIN_TAIL_PAIRS
+    lowest = np.sort(
+        np.r_[np.full(10 * calibration.MIN_TAIL_PAIRS, 0.10), np.linspace(0.12, 0.5, 90 * calibration.MIN_TAIL_PAIRS)]
+    )
     tail = ImpostorTail(REFERENCE, lowest, pairs)
     assert tail.source == "gallery and reference"
     assert tail.p_gallery == pytest.approx(2.5e-4)
