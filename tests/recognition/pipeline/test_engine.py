@@ -136,29 +136,32 @@ def test_the_arcface_models_embed_a_frames_faces_in_one_batch_as_one_by_one(arcf
     assert arcface_analyzer._model.model.get_session_options().intra_op_num_threads == 1
 
 
-def test_blazeface_keypoints_can_stand_in_for_the_68_landmarks(deepface_home):
-    """evaluate_faces --arcface-points keypoints: each face aligned on 4 of BlazeFace's
-    keypoints (eyes, nose tip, mouth centre) in the frame's pixels, near the 68
-    landmarks' points, and embedded close to the landmarks' embedding; the dlib
-    detector, which has no keypoints, is refused."""
+def test_the_arcface_points_from_the_face_mesh_the_68_landmarks_and_blazefaces_keypoints_agree(deepface_home):
+    """The default takes the ArcFace points from MediaPipe's face mesh, without loading
+    dlib's 68 landmarks; evaluate_faces --arcface-points can ask for those or for 4 of
+    BlazeFace's keypoints (eyes, nose tip, mouth centre). On real faces all three put
+    the points in nearly the same places and embed the faces alike; the dlib detector,
+    which has no keypoints, is refused them."""
     options = {"model_name": "MobileFaceNet", "deepface_home": deepface_home, "detect_max_side": 320}
     image = load("couple.jpg")
-    by_landmarks = FaceAnalyzer(detector="blazeface", **options)
+    by_mesh = FaceAnalyzer(detector="blazeface", **options)
+    by_landmarks = FaceAnalyzer(detector="blazeface", arcface_points_source="landmarks68", **options)
     by_keypoints = FaceAnalyzer(detector="blazeface", arcface_points_source="keypoints", **options)
-    assert by_keypoints._landmarks_68 is None
-    landmark_faces, keypoint_faces = by_landmarks.detect(image), by_keypoints.detect(image)
-    assert len(keypoint_faces) == 2 and all(len(face.arcface_points) == 4 for face in keypoint_faces)
-    for landmarks, keypoints in zip(landmark_faces, keypoint_faces, strict=True):
-        five, four = np.asarray(landmarks.arcface_points), np.asarray(keypoints.arcface_points)
-        # Eyes and nose within a tenth of the face's width (the detector ran at half size).
-        assert np.abs(five[:3] - four[:3]).max() < 0.1 * landmarks.box.w
-        assert np.abs(five[3:].mean(axis=0) - four[3]).max() < 0.1 * landmarks.box.w
-    distances = [
-        cosine(a, b)
-        for a, b in zip(
-            by_landmarks.embed(image, landmark_faces), by_keypoints.embed(image, keypoint_faces), strict=True
-        )
-    ]
-    assert max(distances) < 0.25, distances
+    assert by_mesh.arcface_points_source == "mesh" and by_mesh._landmarks_68 is None
+    mesh_faces, landmark_faces = by_mesh.detect(image), by_landmarks.detect(image)
+    keypoint_faces = by_keypoints.detect(image)
+    assert len(mesh_faces) == 2 and all(len(face.arcface_points) == 5 for face in mesh_faces)
+    assert all(len(face.arcface_points) == 4 for face in keypoint_faces)
+    for mesh, landmarks, keypoints in zip(mesh_faces, landmark_faces, keypoint_faces, strict=True):
+        five, other, four = (np.asarray(f.arcface_points) for f in (mesh, landmarks, keypoints))
+        width = landmarks.box.w
+        assert np.abs(five - other).max() < 0.06 * width
+        # The keypoints come from the detector's 128-px input: within a tenth of the face.
+        assert np.abs(five[:3] - four[:3]).max() < 0.1 * width
+        assert np.abs(five[3:].mean(axis=0) - four[3]).max() < 0.1 * width
+    reference = by_landmarks.embed(image, landmark_faces)
+    for analyzer, faces, limit in ((by_mesh, mesh_faces, 0.05), (by_keypoints, keypoint_faces, 0.25)):
+        distances = [cosine(a, b) for a, b in zip(reference, analyzer.embed(image, faces), strict=True)]
+        assert max(distances) < limit, (analyzer.arcface_points_source, distances)
     with pytest.raises(ValueError, match="no keypoints"):
         FaceAnalyzer(detector="dlib", arcface_points_source="keypoints", **options)

@@ -101,7 +101,7 @@ class Command(BaseCommand):
         if points == "keypoints" and detector not in catalog.KEYPOINT_DETECTORS:
             raise CommandError(f"The {detector} detector gives no keypoints: use --arcface-points landmarks68.")
         # The 68 landmarks' faces were cached before the keypoints were a choice: their key stays.
-        points_key = "+keypoints" if alignment == "arcface" and points == "keypoints" else ""
+        points_key = f"+{points}" if alignment == "arcface" and points != "landmarks68" else ""
         missing = catalog.missing_files(model, detector, settings.DEEPFACE_HOME)
         if missing:
             raise CommandError(str(ModelNotReady(model, detector, missing)))
