@@ -8,6 +8,7 @@ import sys
 import time
 import uuid
 from dataclasses import dataclass
+from functools import partial
 
 import numpy as np
 from django.conf import settings
@@ -167,11 +168,11 @@ def in_memory(connection, dimensions: int) -> None:
     buffers, so the table is read through its primary key, and the index by one search
     that visits every list. (A new HNSW index is in the buffers already: its build
     wrote it there.)"""
+    search.use_probes(32768)  # every list
     with connection.cursor() as cursor:
         cursor.execute("SET enable_seqscan = off")
         cursor.execute("SELECT count(person_id) FROM gallery_faceembedding WHERE id > 0")
         cursor.execute("SET enable_sort = off")  # only the search index can give the order
-        cursor.execute("SELECT set_config('ivfflat.probes', '32768', false)")
         vector = f"vector({dimensions})"
         cursor.execute(
             f"SELECT embedding::{vector} FROM gallery_faceembedding WHERE dimensions = %s LIMIT 1", [dimensions]
@@ -185,7 +186,6 @@ def in_memory(connection, dimensions: int) -> None:
         plan = json.dumps(cursor.fetchone()[0])
         cursor.execute("RESET enable_seqscan")
         cursor.execute("RESET enable_sort")
-        cursor.execute("SELECT set_config('ivfflat.probes', %s, false)", [str(settings.RECOGNITION_IVFFLAT_PROBES)])
     if search.search_index_name(dimensions) not in plan:
         sys.exit(f"The warm-up did not go through the search index: {plan}")
 
@@ -247,9 +247,9 @@ class SearchedGallery:
         vectors = self.faces.photos(self.vectors[rng.choice(len(self.vectors), size=count, replace=False)])
         return vectors, exact_owners(vectors, self.vectors, self.owners)
 
-    def service_search(self, vector) -> list[int]:
+    def service_search(self, vector, probes: int | None = None) -> list[int]:
         found = search.gallery_candidates(
-            organization_id=self.organization.pk, model_name=self.model, embedding=vector, limit=1
+            organization_id=self.organization.pk, model_name=self.model, embedding=vector, limit=1, probes=probes
         )
         return [c.person_id for c in found]
 
@@ -266,30 +266,23 @@ class SearchedGallery:
             return [c.person_id for c in match.best_per_person(cursor.fetchall(), 1)]
 
 
-def set_probes(lists_probed: int) -> None:
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT set_config('ivfflat.probes', %s, false)", [str(lists_probed)])
-
-
 def service_rows(gallery: SearchedGallery, probes, expected, row: dict) -> list[dict]:
     """The service's path: exact below RECOGNITION_EXACT_SEARCH_MAX_ROWS, else the IVFFlat
-    index at its default probes, half and double."""
+    index at its default probes (search.ivfflat_probes), half and double."""
     if len(gallery.vectors) <= settings.RECOGNITION_EXACT_SEARCH_MAX_ROWS:
         return [{**row, "plan": "exact", "setting": "", **search_probe(probes, expected, gallery.service_search)}]
-    default = settings.RECOGNITION_IVFFLAT_PROBES
+    default = search.ivfflat_probes(gallery.index.lists)
     rows = []
     for lists_probed in sorted({default // 2, default, default * 2}):
-        set_probes(lists_probed)
         rows.append(
             {
                 **row,
                 "plan": "ivfflat",
                 "setting": f"{gallery.index.lists} lists, probes {lists_probed}",
                 "default": lists_probed == default,
-                **search_probe(probes, expected, gallery.service_search),
+                **search_probe(probes, expected, partial(gallery.service_search, probes=lists_probed)),
             }
         )
-    set_probes(default)
     return rows
 
 

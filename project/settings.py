@@ -276,7 +276,8 @@ RECOGNITION_MATCH_MARGIN = env_float("RECOGNITION_MATCH_MARGIN", 0.2)
 # Galleries up to this many faces are searched exactly; larger ones through the IVFFlat
 # search index (`manage.py search_index`).
 RECOGNITION_EXACT_SEARCH_MAX_ROWS = env_int("RECOGNITION_EXACT_SEARCH_MAX_ROWS", 5000)
-# IVFFlat lists probed per search: higher = better recall, slower (benchmark).
+# IVFFlat lists probed per search at least; a large index probes 2 % of its lists
+# (search.ivfflat_probes): higher = better recall, slower (benchmark).
 RECOGNITION_IVFFLAT_PROBES = env_int("RECOGNITION_IVFFLAT_PROBES", 20)
 # Memory the search index build may take (MB); a larger gallery gets fewer, longer lists.
 SEARCH_INDEX_BUILD_MEMORY_MB = env_int("SEARCH_INDEX_BUILD_MEMORY_MB", 4096)

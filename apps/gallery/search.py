@@ -36,9 +36,29 @@ def search_index_name(dimensions: int) -> str:
 
 
 SEARCH_INDEX = search_index_name(128)  # Dlib's width, which the benchmark's gallery has
-# Lists are sized for about this many faces each; with RECOGNITION_IVFFLAT_PROBES
-# lists probed, this held recall@1 above 0.99 at a million faces (benchmark).
+# Lists are sized for about this many faces each (benchmark).
 FACES_PER_LIST = 300
+# A search probes RECOGNITION_IVFFLAT_PROBES lists at least, and one list in this many:
+# what IVFFlat misses grows with the share of lists left unprobed. At a million
+# MobileFaceNet faces (4,000 lists) 20 probes found the nearest person for 0.945 of new
+# photos, 40 for 0.975-0.985, 80 for 1.000 (p50 14 ms); at 100,000 (1,000 lists) 20
+# found them all (README, "The search index").
+LISTS_PER_PROBE = 50
+
+
+def ivfflat_probes(lists: int) -> int:
+    """Lists a search of an index of `lists` lists probes."""
+    return max(settings.RECOGNITION_IVFFLAT_PROBES, math.ceil(lists / LISTS_PER_PROBE))
+
+
+def use_probes(probes: int) -> None:
+    """Set the lists IVFFlat probes on this connection, unless it is set already: a
+    round trip only when the index (or the width searched) changes. Inside a
+    transaction the setting may be rolled back, so it is set and then forgotten."""
+    if connection.in_atomic_block or getattr(connection, "ivfflat_probes", None) != probes:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT set_config('ivfflat.probes', %s, false)", [str(probes)])
+    connection.ivfflat_probes = None if connection.in_atomic_block else probes
 
 
 def index_build_memory_mb(lists: int, dimensions: int = 128) -> int:
@@ -122,9 +142,9 @@ def search_index_status(dimensions: int = 128) -> SearchIndexStatus:
     return SearchIndexStatus(faces=faces, lists=search_index_lists(dimensions), dimensions=dimensions)
 
 
-def search_index_ready(dimensions: int) -> bool:
-    """Whether the width's search index exists (a plan fact)."""
-    return bool(_plan_fact(f"search-index-lists:{dimensions}", lambda: search_index_lists(dimensions)))
+def ready_index_lists(dimensions: int) -> int:
+    """The lists of the width's search index, 0 when there is none (a plan fact)."""
+    return _plan_fact(f"search-index-lists:{dimensions}", lambda: search_index_lists(dimensions))
 
 
 def _vector_literal(embedding: np.ndarray) -> str:
@@ -132,7 +152,7 @@ def _vector_literal(embedding: np.ndarray) -> str:
 
 
 def gallery_candidates(
-    *, organization_id: int, model_name: str, embedding: np.ndarray, limit: int
+    *, organization_id: int, model_name: str, embedding: np.ndarray, limit: int, probes: int | None = None
 ) -> list[match.Candidate]:
     """The closest people in one organization's gallery, each scored by the cosine
     distance to their template: the normalized mean of their enrolled photos'
@@ -143,10 +163,11 @@ def gallery_candidates(
     People are found by their nearest photos in pgvector, then scored by template. A
     gallery of up to RECOGNITION_EXACT_SEARCH_MAX_ROWS faces is searched exactly: its
     rows come from the organization index and every distance is computed (a few ms,
-    recall 1). A larger one uses the IVFFlat search index, probing
-    RECOGNITION_IVFFLAT_PROBES lists with iterative scans (set on every connection by
-    configure_connection), so that the organization filter cannot starve it of rows.
-    One query, no transaction: this runs for every face of every frame."""
+    recall 1). A larger one uses the IVFFlat search index, probing ivfflat_probes(lists)
+    lists (or `probes`: the benchmark measures others) with iterative scans (set on
+    every connection by configure_connection), so that the organization filter cannot
+    starve it of rows. One query, no transaction: this runs for every face of every
+    frame."""
     literal = _vector_literal(embedding)
     dimensions = len(embedding)
     approximate = (
@@ -154,7 +175,8 @@ def gallery_candidates(
         and gallery_size(organization_id=organization_id, model_name=model_name)
         > settings.RECOGNITION_EXACT_SEARCH_MAX_ROWS
     )
-    if approximate and not search_index_ready(dimensions):
+    lists = ready_index_lists(dimensions) if approximate else 0
+    if approximate and not lists:
         approximate = False
         if cache.add("search-index-missing-warned", True, timeout=600):
             logger.warning(
@@ -162,6 +184,8 @@ def gallery_candidates(
                 "run `python manage.py search_index --build`.",
                 organization_id,
             )
+    if approximate:
+        use_probes(probes or ivfflat_probes(lists))
     # Only the cast to the width matches its index: the plain column is scanned exactly.
     cast = f"vector({dimensions})" if approximate else "vector"
     column = f"(embedding::{cast})" if approximate else "embedding"
@@ -202,6 +226,7 @@ def configure_connection(sender, connection, **kwargs) -> None:
             "set_config('ivfflat.iterative_scan', 'relaxed_order', false)",
             [str(settings.RECOGNITION_IVFFLAT_PROBES)],
         )
+    connection.ivfflat_probes = settings.RECOGNITION_IVFFLAT_PROBES
 
 
 def negative_distances(

@@ -163,3 +163,36 @@ def test_the_index_is_rebuilt_once_its_lists_are_twice_as_long(settings):
     assert search.SearchIndexStatus(faces=20001, lists=0).needs_build
     assert not search.SearchIndexStatus(faces=120_000, lists=300).needs_build  # 400 faces a list
     assert search.SearchIndexStatus(faces=120_000, lists=200).needs_build  # 600 faces a list
+
+
+def test_a_search_probes_a_share_of_the_lists_set_once_a_connection(galleries, org_a, settings, monkeypatch):
+    faces, loaded = galleries
+    call_command("search_index", "--if-needed")
+    lists = search.search_index_status().lists
+    settings.RECOGNITION_IVFFLAT_PROBES = 1
+    monkeypatch.setattr(search, "LISTS_PER_PROBE", 2)
+    wanted = search.ivfflat_probes(lists)
+    assert wanted == -(-lists // 2) > 1
+    organization_id = org_a[0].pk
+    vectors, _ = loaded[organization_id]
+
+    def probes_set() -> str:
+        with connection.cursor() as cursor:
+            cursor.execute("SHOW ivfflat.probes")
+            return cursor.fetchone()[0]
+
+    with CaptureQueriesContext(connection) as queries:
+        for vector in vectors[:3]:
+            nearest(organization_id, vector)
+    assert probes_set() == str(wanted)
+    assert sum("ivfflat.probes" in q["sql"] for q in queries.captured_queries) == 1  # once, not every search
+
+    # A transaction that rolls back takes its setting with it: the next search sets it again.
+    monkeypatch.setattr(search, "LISTS_PER_PROBE", 1)
+    with transaction.atomic():
+        nearest(organization_id, vectors[0])
+        assert probes_set() == str(lists)
+        transaction.set_rollback(True)
+    assert probes_set() == str(wanted)
+    nearest(organization_id, vectors[0])
+    assert probes_set() == str(lists)
