@@ -12,6 +12,7 @@ from tests.faces import faces_dir
 
 @pytest.fixture(scope="module")
 def client(deepface_home):
+    catalog.use_deepface_home(deepface_home)  # as FaceAnalyzer does: alone, no test did it before
     blazeface.register()
     return modeling.get_model_class(task="face_detector", model_name=blazeface.NAME)()
 
