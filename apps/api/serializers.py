@@ -14,6 +14,7 @@ from apps.core.urls import absolute_url
 from apps.gallery import selectors as gallery_selectors
 from apps.gallery.models import FaceImage, Person
 from apps.organizations.models import Camera
+from apps.recognition.models import Frame
 from apps.sightings.attendance import PERIODS, attendance_range
 
 # --- Input ----------------------------------------------------------------------------
@@ -220,6 +221,10 @@ class FrameFacesField(serializers.ListField):
     child = RecognizedFaceSerializer()
 
     def get_attribute(self, frame):
+        # A frame's sightings are stored with its done status, in one transaction: a
+        # frame not done has none, and a POST's answer needs no query to say so.
+        if frame.status != Frame.Status.DONE:
+            return []
         return frame.sightings.select_related("person").order_by("box_x")
 
 
