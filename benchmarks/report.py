@@ -70,6 +70,20 @@ def _throughput_markdown(report: dict) -> list[str]:
         critical = sum(costs.get(c, 0.0) for c in CRITICAL[side])
         lines.append(f"| {label} | " + " | ".join(cells) + f" | {critical:.1f} |")
     lines.append("")
+    if cpu := service.get("cpu_ms"):
+        wall = 1000 * service["seconds"] / service["frames"]
+        lines += [
+            "## CPU per frame in the service rounds (ms)",
+            "",
+            f"Each process's CPU time over the service rounds, per frame ({wall:.1f} ms of wall time a frame): "
+            "on a machine of few cores, whatever runs beside the models takes from them.",
+            "",
+            "| process | CPU ms a frame |",
+            "|---|---|",
+            *(f"| {role} | {used:.1f} |" for role, used in cpu.items()),
+            f"| all, in cores busy | {sum(cpu.values()):.1f} ({sum(cpu.values()) / wall:.2f} cores) |",
+            "",
+        ]
     return lines
 
 

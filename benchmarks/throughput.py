@@ -2,6 +2,7 @@
 of HTTP -> Celery -> database with one worker process, latency below saturation,
 worker memory and cold start. Imported after django.setup()."""
 
+import collections
 import io
 import os
 import statistics
@@ -98,6 +99,11 @@ def bench_throughput(organization, service, session, frames: list[bytes], rounds
                 "cost_ms": {key: statistics.mean(cost.get(key, 0.0) for cost in costs) for key in costs[0]},
             }
         )
+        if name == "service":  # CPU of each process a frame goes through, per frame
+            cpu = collections.Counter()
+            for r in measured[name]:
+                cpu.update(r["cpu_seconds"])
+            results[-1]["cpu_ms"] = {role: 1000 * used / count for role, used in cpu.most_common()}
     return results[0], results[1]
 
 
@@ -188,15 +194,41 @@ def wait_done(frame_ids: list[int], timeout: float) -> None:
         time.sleep(0.05)
 
 
+def cpu_seconds(worker_pid: int) -> collections.Counter:
+    """CPU seconds so far of the processes a frame goes through on this machine, by role:
+    where the service's time goes when it is bound by the machine rather than a stage."""
+    pool = {child.pid for child in psutil.Process(worker_pid).children(recursive=True)}
+    used = collections.Counter()
+    for process in psutil.process_iter(["name"]):
+        if process.pid == os.getpid():
+            role = "this process (HTTP server, client)"
+        elif process.pid == worker_pid:
+            role = "Celery's parent"
+        elif process.pid in pool:
+            role = "worker process (models, recorder)"
+        elif (process.info["name"] or "").startswith(("postgres", "redis")):
+            role = "PostgreSQL" if process.info["name"].startswith("postgres") else "Redis"
+        else:
+            continue
+        try:
+            times = process.cpu_times()
+        except psutil.Error:  # gone meanwhile (a PostgreSQL backend)
+            continue
+        used[role] += times.user + times.system
+    return used
+
+
 def service_round(service: Service, session, frames: list[bytes]) -> dict:
     """POST every frame at once and time until the last result. Per frame, the stages the
     worker recorded, and the model thread's time outside them: from the end of one
     frame's models to the start of the next frame (handing the result to the recorder,
     Celery's hand-over, loading the frame; frames are waiting, so it is pure overhead).
     Match and write run on the worker's recorder thread, beside the next frame's models."""
-    started = time.time()
+    started, cpu_before = time.time(), cpu_seconds(service.worker.pid)
     ids = [post_frame(session, service, data)["id"] for data in frames]
     wait_done(ids, timeout=60 + 5 * len(frames))
+    cpu = cpu_seconds(service.worker.pid)
+    cpu.subtract(cpu_before)
     done = list(Frame.objects.filter(pk__in=ids).order_by("started_at"))
     costs = []
     for previous, frame in zip([None, *done], done, strict=False):
@@ -210,6 +242,7 @@ def service_round(service: Service, session, frames: list[bytes]) -> dict:
         "seconds": max(frame.finished_at.timestamp() for frame in done) - started,
         "costs": costs,
         "failed": sum(frame.status == "failed" for frame in done),
+        "cpu_seconds": dict(cpu),
     }
 
 
