@@ -79,7 +79,7 @@ def measure(section: str, args, sizes: dict, organization, key: str, previous: d
 
     if section == "throughput":
         # Pipeline and service in alternating rounds, then latency at half the service's rate.
-        with running_service(args.worker_pool, key) as (service, session):
+        with running_service(args.worker_pool, key, args.out / "gunicorn-throughput.log") as (service, session):
             pipeline, served = bench_throughput(
                 organization, service, session, camera_frames(sizes["frames"]), sizes["rounds"]
             )
@@ -87,7 +87,7 @@ def measure(section: str, args, sizes: dict, organization, key: str, previous: d
         return {"pipeline": pipeline, "service": served, "latency": latency, "worker_pool": args.worker_pool}
     if section == "worker":
         # Memory over many frames and cold start, with a fresh worker.
-        with running_service(args.worker_pool, key) as (service, session):
+        with running_service(args.worker_pool, key, args.out / "gunicorn-worker.log") as (service, session):
             return {
                 "memory": bench_memory(service, session, camera_frames(sizes["frames"]), sizes["memory"]),
                 "cold_start": bench_cold_start(service, session, camera_frames(1)[0]),

@@ -12,14 +12,12 @@ import threading
 import time
 import uuid
 from contextlib import contextmanager
-from socketserver import ThreadingMixIn
-from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
+from pathlib import Path
 
 import numpy as np
 import psutil
 import requests
 from django.conf import settings
-from django.core.wsgi import get_wsgi_application
 
 from apps.gallery.models import FaceEmbedding
 from apps.recognition.models import Frame
@@ -28,6 +26,7 @@ from apps.recognition.pipeline.calibration import cosine_distances
 from apps.recognition.pipeline.engine import FaceAnalyzer
 from apps.recognition.pipeline.images import decode_image
 from benchmarks.common import percentile
+from benchmarks.environment import REPO
 from project import workers
 from project.celery import app
 
@@ -108,27 +107,32 @@ def bench_throughput(organization, service, session, frames: list[bytes], rounds
 
 
 class Service:
-    """The real service: Django over HTTP in a thread of this process, one Celery worker
-    process on a queue of its own, the benchmark database and the broker."""
+    """The real service: the web tier as deployed (gunicorn with project/gunicorn.conf.py,
+    one process of WEB_THREADS threads), one Celery worker process on a queue of its
+    own, the benchmark database and the broker. The web server's log goes to `log`."""
 
-    def __init__(self, concurrency: int = 1, pool: str = "prefork"):
-        class QuietHandler(WSGIRequestHandler):
-            def log_message(self, *args):
-                pass
-
-        class ThreadingServer(ThreadingMixIn, WSGIServer):
-            daemon_threads = True
-
+    def __init__(self, log: Path, concurrency: int = 1, pool: str = "prefork"):
         self.queue = f"bench-{uuid.uuid4().hex[:8]}"
-        app.conf.task_default_queue = self.queue
-        self.server = make_server(
-            "127.0.0.1", 0, get_wsgi_application(), server_class=ThreadingServer, handler_class=QuietHandler
-        )
-        self.url = f"http://127.0.0.1:{self.server.server_port}"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        app.conf.task_default_queue = self.queue  # where this process's POSTs queue frames
+        # The web tier publishes to the worker's queue: Celery reads the default from it.
+        self.env = {
+            **os.environ,
+            "CELERY_BROKER_URL": settings.CELERY_BROKER_URL,
+            "CELERY_TASK_DEFAULT_QUEUE": self.queue,
+        }
+        port = workers.free_port()
+        self.url = f"http://127.0.0.1:{port}"
+        with open(log, "w") as output:
+            self.web = subprocess.Popen(
+                workers.web_command(bind=f"127.0.0.1:{port}", processes=1),
+                cwd=REPO,
+                env=self.env,
+                stdout=output,
+                stderr=subprocess.STDOUT,
+            )
+        workers.wait_for_web(self.url, self.web, log)
         self.concurrency = concurrency
         self.pool = pool
-        self.env = {**os.environ, "CELERY_BROKER_URL": settings.CELERY_BROKER_URL}
         self.worker = None
 
     def start_worker(self) -> float:
@@ -159,13 +163,14 @@ class Service:
 
     def close(self) -> None:
         self.stop_worker()
-        self.server.shutdown()
+        self.web.terminate()
+        self.web.wait(timeout=30)
 
 
 @contextmanager
-def running_service(pool: str, key: str):
+def running_service(pool: str, key: str, log: Path):
     """The service with its worker started, and an HTTP session that carries the API key."""
-    service = Service(pool=pool)
+    service = Service(log, pool=pool)
     session = requests.Session()
     session.headers["Authorization"] = f"Api-Key {key}"
     try:
@@ -194,14 +199,18 @@ def wait_done(frame_ids: list[int], timeout: float) -> None:
         time.sleep(0.05)
 
 
-def cpu_seconds(worker_pid: int) -> collections.Counter:
+def cpu_seconds(service: Service) -> collections.Counter:
     """CPU seconds so far of the processes a frame goes through on this machine, by role:
     where the service's time goes when it is bound by the machine rather than a stage."""
+    worker_pid = service.worker.pid
     pool = {child.pid for child in psutil.Process(worker_pid).children(recursive=True)}
+    web = {service.web.pid} | {child.pid for child in psutil.Process(service.web.pid).children(recursive=True)}
     used = collections.Counter()
     for process in psutil.process_iter(["name"]):
         if process.pid == os.getpid():
-            role = "this process (HTTP server, client)"
+            role = "this process (the client)"
+        elif process.pid in web:
+            role = "web server (gunicorn)"
         elif process.pid == worker_pid:
             role = "Celery's parent"
         elif process.pid in pool:
@@ -224,10 +233,10 @@ def service_round(service: Service, session, frames: list[bytes]) -> dict:
     frame's models to the start of the next frame (handing the result to the recorder,
     Celery's hand-over, loading the frame; frames are waiting, so it is pure overhead).
     Match and write run on the worker's recorder thread, beside the next frame's models."""
-    started, cpu_before = time.time(), cpu_seconds(service.worker.pid)
+    started, cpu_before = time.time(), cpu_seconds(service)
     ids = [post_frame(session, service, data)["id"] for data in frames]
     wait_done(ids, timeout=60 + 5 * len(frames))
-    cpu = cpu_seconds(service.worker.pid)
+    cpu = cpu_seconds(service)
     cpu.subtract(cpu_before)
     done = list(Frame.objects.filter(pk__in=ids).order_by("started_at"))
     costs = []

@@ -28,7 +28,8 @@ def test_benchmark_runs_at_a_tiny_size(tmp_path):
     cpu = report["service"]["cpu_ms"]
     assert set(cpu) == {
         "worker process (models, recorder)",
-        "this process (HTTP server, client)",
+        "web server (gunicorn)",
+        "this process (the client)",
         "PostgreSQL",
         "Redis",
         "Celery's parent",
