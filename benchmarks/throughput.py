@@ -47,6 +47,7 @@ class Pipeline:
             detector=organization.detector,
             deepface_home=settings.DEEPFACE_HOME,
             detect_max_side=settings.RECOGNITION_DETECT_MAX_SIDE,
+            detect_tile_px=settings.RECOGNITION_DETECT_TILE_PX,
             model_threads=settings.RECOGNITION_MODEL_THREADS,
         )
         rows = list(FaceEmbedding.objects.filter(organization=organization).values_list("person_id", "embedding"))

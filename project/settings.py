@@ -256,6 +256,12 @@ RECOGNITION_DEFAULT_MODEL = os.environ.get("RECOGNITION_DEFAULT_MODEL", "MobileF
 RECOGNITION_DEFAULT_DETECTOR = os.environ.get("RECOGNITION_DEFAULT_DETECTOR", "blazeface")
 # Faces are detected on a copy whose long side is at most this many pixels.
 RECOGNITION_DETECT_MAX_SIDE = env_int("RECOGNITION_DETECT_MAX_SIDE", 800)
+# Frames larger than 4/3 of this (px) are also searched for faces in overlapping tiles
+# of this side (BlazeFace; 0: whole frames only): on group photos of 1,000-2,000 px it
+# found 100 % of the faces instead of 66 %, and faces 20 px between the eyes in a
+# full-HD frame 97 % of the time instead of none (README, "Detection"). A kiosk's
+# 640-px frame is seen whole, as before.
+RECOGNITION_DETECT_TILE_PX = env_int("RECOGNITION_DETECT_TILE_PX", 480)
 # Threads of an ONNX Runtime model (FaceNet) in one process; 0: one per core. More load
 # is more worker processes, each on a core (README, "Speed, measured").
 RECOGNITION_MODEL_THREADS = env_int("RECOGNITION_MODEL_THREADS", 1)

@@ -12,8 +12,8 @@ REPO = Path(__file__).resolve().parent.parent
 FACES_DIR = Path(os.environ.get("FACES_DIR", REPO.parent / "shared" / "datasets" / "faces"))
 
 
-def _dataset(folder: Path, variable: str) -> Path:
-    if not (folder / "labels.csv").is_file():
+def _dataset(folder: Path, variable: str, index: str = "labels.csv") -> Path:
+    if not (folder / index).is_file():
         message = f"{folder.name} not found in {folder} (set {variable})"
         if os.environ.get("CI"):
             pytest.fail(message)
@@ -77,3 +77,17 @@ PEOPLE_DIR = Path(os.environ.get("PEOPLE_DIR", REPO.parent / "shared" / "dataset
 def people_photo_bytes(name: str) -> bytes:
     """A photo of ../shared/datasets/people (or $PEOPLE_DIR), by its path there."""
     return (_dataset(PEOPLE_DIR, "PEOPLE_DIR") / name).read_bytes()
+
+
+GROUPS_DIR = Path(os.environ.get("GROUPS_DIR", REPO.parent / "shared" / "datasets" / "groups"))
+GROUPS_HARD_DIR = Path(os.environ.get("GROUPS_HARD_DIR", REPO.parent / "shared" / "datasets" / "groups-hard"))
+
+
+def groups_dir() -> Path:
+    """The annotated group photos (faces.csv, boxes.csv), skipped or failed like the photos."""
+    return _dataset(GROUPS_DIR, "GROUPS_DIR", index="faces.csv")
+
+
+def groups_hard_dir() -> Path:
+    """Group photos of small faces in large frames, skipped or failed like the photos."""
+    return _dataset(GROUPS_HARD_DIR, "GROUPS_HARD_DIR", index="faces.csv")

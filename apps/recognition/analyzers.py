@@ -27,6 +27,7 @@ def _build(model_name: str, detector: str) -> FaceAnalyzer:
             detector=detector,
             deepface_home=settings.DEEPFACE_HOME,
             detect_max_side=settings.RECOGNITION_DETECT_MAX_SIDE,
+            detect_tile_px=settings.RECOGNITION_DETECT_TILE_PX,
             model_threads=settings.RECOGNITION_MODEL_THREADS,
         )
 

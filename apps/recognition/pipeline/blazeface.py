@@ -105,7 +105,9 @@ class BlazeFace:
         # Shrunk first, then padded at the bottom and right to the model's square: the
         # same picture as padding first, for a fraction of the pixels.
         small = cv2.resize(
-            image, (max(1, round(width * size / side)), max(1, round(height * size / side))), cv2.INTER_LINEAR
+            image,
+            (max(1, round(width * size / side)), max(1, round(height * size / side))),
+            interpolation=cv2.INTER_LINEAR,
         )
         square = cv2.copyMakeBorder(
             small, 0, size - small.shape[0], 0, size - small.shape[1], cv2.BORDER_CONSTANT, value=(0, 0, 0)

@@ -109,6 +109,9 @@ LANDMARKS_FILE = "shape_predictor_5_face_landmarks.dat"
 # BlazeFace's own (eyes, nose tip, mouth centre), missed more (8.5 %). README, "Models
 # compared"; evaluate_faces --arcface-points measures each.
 KEYPOINT_DETECTORS = ("blazeface",)
+# Detectors of a small fixed input (BlazeFace: 192 px), which see large frames in tiles
+# as well (pipeline/tiling.py). dlib's HOG already sees the whole copy at its pixels.
+TILED_DETECTORS = ("blazeface",)
 ARCFACE_POINT_SOURCES = ("mesh", "landmarks68", "keypoints")
 DEFAULT_ARCFACE_POINTS = "mesh"
 FACE_MESH_FILE = "face_landmark.tflite"

@@ -17,7 +17,10 @@ from pathlib import Path
 
 BoxXYWH = tuple[int, int, int, int]  # x, y, width, height in pixels
 
-DEFAULT_IOU = 0.4
+# A box matches at IoU >= 0.5, as PASCAL VOC counts (and the issue's target).
+DEFAULT_IOU = 0.5
+# Face sizes (the annotated box's width, px) the recall is broken down by: lower bounds.
+SIZE_BINS = (0, 32, 48, 64, 96, 160)
 
 
 @dataclass(frozen=True)
@@ -194,8 +197,9 @@ class Targets:
     faces_found_rate: float = 0.90
     boxes_matched_rate: float = 0.85
     false_per_10_photos: float = 1.0
-    ms_per_frame: float = 10.0  # 640-px frame, one core
+    ms_per_frame: float = 15.0  # 640-px frame with one face, one core
     times_faster_than_dlib: float = 5.0  # dlib HOG timed in the same run
+    small_faces_found_rate: float = 0.80  # 20 px between the eyes in a 1,920-px frame
 
 
 TARGETS = Targets()
@@ -205,10 +209,14 @@ def target_checks(
     summary: Summary, ms_per_frame: float | None, times_faster: float | None, targets: Targets = TARGETS
 ) -> dict[str, bool]:
     """Each target, met or not; a speed not measured counts as not met, so that a
-    detector can never pass on figures nobody took."""
+    detector can never pass on figures nobody took. Boxes are checked where some are
+    annotated (a folder counted by eye has none)."""
+    boxes = (
+        {"boxes_matched": summary.boxes_matched_rate >= targets.boxes_matched_rate} if summary.boxes_annotated else {}
+    )
     return {
         "faces_found": summary.faces_found_rate >= targets.faces_found_rate,
-        "boxes_matched": summary.boxes_matched_rate >= targets.boxes_matched_rate,
+        **boxes,
         "false_detections": summary.false_per_10_photos <= targets.false_per_10_photos,
         "ms_per_frame": ms_per_frame is not None and ms_per_frame <= targets.ms_per_frame,
         "times_faster_than_dlib": times_faster is not None and times_faster >= targets.times_faster_than_dlib,
@@ -217,3 +225,119 @@ def target_checks(
 
 def meets_targets(checks: dict[str, bool]) -> bool:
     return all(checks.values())
+
+
+# --- Breakdowns -----------------------------------------------------------------------
+
+
+def recall_by_size(
+    photos: list[GroupPhoto], detections: dict[str, list[BoxXYWH]], threshold: float = DEFAULT_IOU
+) -> list[dict]:
+    """Annotated boxes matched, by the box's width (SIZE_BINS): which faces a detector
+    misses, small or large."""
+    bins = [
+        {"from_px": low, "to_px": high, "boxes": 0, "matched": 0}
+        for low, high in zip(SIZE_BINS, [*SIZE_BINS[1:], None], strict=True)
+    ]
+    for photo in photos:
+        if not photo.annotated:
+            continue
+        matched = {m.truth for m in match_boxes(detections[photo.file], list(photo.boxes), threshold)}
+        for index, (_, _, width, _) in enumerate(photo.boxes):
+            row = next(b for b in reversed(bins) if width >= b["from_px"])
+            row["boxes"] += 1
+            row["matched"] += index in matched
+    return [row for row in bins if row["boxes"]]
+
+
+def score_curve(photos: list[GroupPhoto], scores: dict[str, list[float]]) -> list[dict]:
+    """Faces found and false detections per 10 photos if only detections scoring at
+    least t were kept, for every t a detection scores: the detector's trade-off from its
+    own operating point (every detection it returns) to its most confident one."""
+    thresholds = sorted({score for found in scores.values() for score in found})
+    expected = sum(photo.faces_expected for photo in photos)
+    points = []
+    for threshold in thresholds:
+        counted = false = 0
+        for photo in photos:
+            kept = sum(score >= threshold for score in scores[photo.file])
+            counted += min(kept, photo.faces_expected)
+            false += max(0, kept - photo.faces_expected)
+        points.append(
+            {
+                "min_score": threshold,
+                "faces_found_rate": counted / expected if expected else 0.0,
+                "false_per_10_photos": 10 * false / len(photos) if photos else 0.0,
+            }
+        )
+    return points
+
+
+def curve_summary(points: list[dict], shares=(0.0, 0.25, 0.5, 0.75, 0.9)) -> list[dict]:
+    """A few points of a score curve, at these shares of its thresholds (0: every
+    detection kept), for a table."""
+    if not points:
+        return []
+    picked = sorted({min(len(points) - 1, round(share * (len(points) - 1))) for share in shares})
+    return [points[i] for i in picked]
+
+
+# --- Small faces in large frames ------------------------------------------------------
+
+
+def collage_cells(frame_width: int, frame_height: int, cell: int) -> list[tuple[int, int]]:
+    """Top-left corners of a grid of `cell`-px squares filling the frame."""
+    return [(x, y) for y in range(0, frame_height - cell + 1, cell) for x in range(0, frame_width - cell + 1, cell)]
+
+
+def finding(truth: BoxXYWH, detections: list[BoxXYWH]) -> int | None:
+    """The index of the detection that found this face, if one did: one that holds the
+    face's centre and has about its size (half to twice its width), a test that does not
+    favour one detector's box shape, as an IoU against another detector's box would."""
+    x, y, w, h = truth
+    cx, cy = x + w / 2, y + h / 2
+    for index, (dx, dy, dw, dh) in enumerate(detections):
+        if dx <= cx <= dx + dw and dy <= cy <= dy + dh and 0.5 * w <= dw <= 2 * w:
+            return index
+    return None
+
+
+def finds_face(truth: BoxXYWH, detections: list[BoxXYWH]) -> bool:
+    return finding(truth, detections) is not None
+
+
+SMALL_FACES_FRAME = (1920, 1080)  # width, height: a camera's full-HD frame
+SMALL_FACES_TARGET_EYE_PX = 20
+
+
+def small_faces_frame(queue: list, eye_px: float, size: tuple[int, int] = SMALL_FACES_FRAME):
+    """One frame of small faces, taken from the front of `queue` (image, face box,
+    distance between the eyes in that image): each photo shrunk so that its eyes are
+    `eye_px` apart, whole with its own surroundings, in a cell twice its size on grey,
+    at an offset that varies from cell to cell. Returns the frame and the faces' boxes."""
+    import cv2
+    import numpy as np
+
+    width, height = size
+    frame = np.full((height, width, 3), 128, np.uint8)
+    side = max(round(max(image.shape[:2]) * eye_px / eyes) for image, _, eyes in queue)
+    cell = 2 * side
+    truths = []
+    for index, (x0, y0) in enumerate(collage_cells(width, height, cell)):
+        if not queue:
+            break
+        image, (x, y, w, h), eyes = queue.pop(0)
+        scale = eye_px / eyes
+        small = cv2.resize(image, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
+        room = cell - max(small.shape[:2])
+        dx, dy = (index * 7919) % (room + 1), (index * 104729) % (room + 1)
+        frame[y0 + dy : y0 + dy + small.shape[0], x0 + dx : x0 + dx + small.shape[1]] = small
+        truths.append((round(x0 + dx + x * scale), round(y0 + dy + y * scale), round(w * scale), round(h * scale)))
+    return frame, truths
+
+
+def small_faces_check(rows: list[dict], targets: Targets = TARGETS) -> bool:
+    """Faces of SMALL_FACES_TARGET_EYE_PX between the eyes found often enough (not met
+    when that distance was not measured)."""
+    row = next((r for r in rows if r["eye_px"] == SMALL_FACES_TARGET_EYE_PX), None)
+    return row is not None and row["faces"] > 0 and row["found"] / row["faces"] >= targets.small_faces_found_rate

@@ -4,7 +4,7 @@ A FaceAnalyzer loads its detector and model once; a worker process keeps one per
 (model, detector) for its whole life, so no frame pays for loading a model.
 """
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import cache
 from pathlib import Path
 
@@ -12,7 +12,7 @@ import cv2
 import numpy as np
 
 from apps.recognition.pipeline import alignment as crops
-from apps.recognition.pipeline import catalog, quality
+from apps.recognition.pipeline import catalog, quality, tiling
 from apps.recognition.pipeline.calibration import normalized
 from apps.recognition.pipeline.face_mesh import FaceMesh, arcface_points_from_mesh
 from apps.recognition.pipeline.faces import Box, DetectedFace
@@ -89,6 +89,7 @@ class FaceAnalyzer:
         detector: str,
         deepface_home: str | Path,
         detect_max_side: int,
+        detect_tile_px: int = 0,
         alignment: str | None = None,
         padding: float | None = None,
         mirror: bool | None = None,
@@ -115,6 +116,9 @@ class FaceAnalyzer:
         self.mirror = self.spec.mirror if mirror is None else mirror
         self.detector_name = detector
         self.detect_max_side = detect_max_side
+        # Large frames are also seen in tiles of this side (pipeline/tiling.py; 0: whole
+        # frames only), by detectors of a small fixed input, for which it pays.
+        self.detect_tile_px = detect_tile_px if detector in catalog.TILED_DETECTORS else 0
         self._detector = modeling.build_model(task="face_detector", model_name=detector)
         self._model = modeling.build_model(task="facial_recognition", model_name=model_name)
         if model_threads:
@@ -145,30 +149,26 @@ class FaceAnalyzer:
     def model_name(self) -> str:
         return self.spec.name
 
-    def detect(self, image: np.ndarray) -> list[DetectedFace]:
-        """Detect on a reduced copy (detection cost grows with pixels, accuracy does
-        not), and return boxes in the original image's pixels."""
+    def detect(self, image: np.ndarray, min_face_px: int = 0) -> list[DetectedFace]:
+        """The faces of the image of at least `min_face_px`, with their landmarks and
+        alignment points, in its pixels. Smaller ones are dropped before their landmarks:
+        a crowd's tiles find dozens of faces too small to recognize (README, "Detection")."""
         height, width = image.shape[:2]
-        scale = min(1.0, self.detect_max_side / max(height, width))
-        small = (
-            image
-            if scale == 1.0
-            else cv2.resize(image, (round(width * scale), round(height * scale)), interpolation=cv2.INTER_AREA)
-        )
-
-        def up(point):
-            return None if point is None else (round(point[0] / scale), round(point[1] / scale))
+        regions = self._regions(image, 0, 0)
+        for tile in tiling.plan(height, width, self.detect_tile_px):
+            found = self._regions(image[tile.window], tile.x, tile.y)
+            regions += [region for region in found if not tile.cuts(region.box, width, height)]
+        if self.detect_tile_px:  # the same face seen in several passes, once
+            kept = tiling.merge([r.box for r in regions], [r.confidence for r in regions])
+            regions = [regions[i] for i in kept]
+        regions = [region for region in regions if min(region.box.w, region.box.h) >= min_face_px]
 
         import dlib
 
         faces = []
-        for area in self._detector.detect_faces(small):
-            x, y = max(0, round(area.x / scale)), max(0, round(area.y / scale))
-            w = min(width - x, round(area.w / scale))
-            h = min(height - y, round(area.h / scale))
-            if w <= 0 or h <= 0:
-                continue
-            box = Box(x, y, w, h)
+        for region in regions:
+            box = region.box
+            x, y, w, h = box.x, box.y, box.w, box.h
             rgb, ox, oy = crops.rgb_window(image, box)
             rectangle = dlib.rectangle(x - ox, y - oy, x - ox + w, y - oy + h)
             shape = self._landmarks(rgb, rectangle)
@@ -184,18 +184,45 @@ class FaceAnalyzer:
                 mesh = self._mesh.landmarks(image, box, eyes)
                 arcface_points = tuple((float(px), float(py)) for px, py in arcface_points_from_mesh(mesh))
             elif self.alignment == "arcface":
-                arcface_points = tuple((px / scale, py / scale) for px, py in area.arcface_points)
-            faces.append(
+                arcface_points = region.arcface_points
+            landmarks = tuple((p.x + ox, p.y + oy) for p in shape.parts())
+            faces.append(replace(region, landmarks=landmarks, arcface_points=arcface_points))
+        return faces
+
+    def _regions(self, image: np.ndarray, x0: int, y0: int) -> list[DetectedFace]:
+        """The detector's faces in `image` (the frame, or a tile of it at x0, y0), in the
+        frame's pixels, without landmarks yet. It detects on a reduced copy (detection
+        cost grows with pixels, accuracy does not)."""
+        height, width = image.shape[:2]
+        scale = min(1.0, self.detect_max_side / max(height, width))
+        small = (
+            image
+            if scale == 1.0
+            else cv2.resize(image, (round(width * scale), round(height * scale)), interpolation=cv2.INTER_AREA)
+        )
+
+        def up(point):
+            return None if point is None else (round(point[0] / scale) + x0, round(point[1] / scale) + y0)
+
+        regions = []
+        for area in self._detector.detect_faces(small):
+            x, y = max(0, round(area.x / scale)), max(0, round(area.y / scale))
+            w = min(width - x, round(area.w / scale))
+            h = min(height - y, round(area.h / scale))
+            if w <= 0 or h <= 0:
+                continue
+            regions.append(
                 DetectedFace(
-                    box=box,
+                    box=Box(x + x0, y + y0, w, h),
                     confidence=float(area.confidence or 0.0),
                     left_eye=up(area.left_eye),
                     right_eye=up(area.right_eye),
-                    landmarks=tuple((p.x + ox, p.y + oy) for p in shape.parts()),
-                    arcface_points=arcface_points,
+                    arcface_points=tuple(
+                        (px / scale + x0, py / scale + y0) for px, py in getattr(area, "arcface_points", ())
+                    ),
                 )
             )
-        return faces
+        return regions
 
     def embed(self, image: np.ndarray, faces: list[DetectedFace]) -> np.ndarray:
         """Embed every face of one image in a single model call; (n, dimensions). For a
@@ -252,7 +279,7 @@ class FaceAnalyzer:
         them all in one model call. `views` also keeps each face's own and mirror
         image's embeddings (evaluate_faces); `on_stage("detect")` and
         `on_stage("embed")` are called as each stage ends (the frame's timings)."""
-        faces = [face for face in self.detect(image) if min(face.box.w, face.box.h) >= min_face_px]
+        faces = self.detect(image, min_face_px)
         if on_stage:
             on_stage("detect")
         if views and faces:

@@ -2,13 +2,14 @@
 
 import csv
 
+import cv2
 import numpy as np
 import pytest
 
-from apps.recognition.pipeline import catalog
+from apps.recognition.pipeline import catalog, tiling
 from apps.recognition.pipeline.engine import FaceAnalyzer, ModelNotReady
 from apps.recognition.pipeline.images import decode_image
-from tests.faces import faces_dir, photo_bytes
+from tests.faces import faces_dir, groups_hard_dir, photo_bytes
 
 LIMITS = {"max_bytes": 50 * 1024 * 1024, "max_pixels": 40_000_000}
 
@@ -165,3 +166,27 @@ def test_the_arcface_points_from_the_face_mesh_the_68_landmarks_and_blazefaces_k
         assert max(distances) < limit, (analyzer.arcface_points_source, distances)
     with pytest.raises(ValueError, match="no keypoints"):
         FaceAnalyzer(detector="dlib", arcface_points_source="keypoints", **options)
+
+
+def test_tiles_find_the_small_faces_of_a_crowd_and_leave_a_kiosk_frame_as_it_was(deepface_home):
+    """BlazeFace sees a frame at 192 px: on the whole 1,280-px photo of fifteen people on
+    a staircase it finds a few; with tiles of 480 px it finds nearly every one, each
+    once, with its five alignment points. A 640-px frame is seen whole, tiles or not."""
+    options = {"model_name": "MobileFaceNet", "detector": "blazeface", "deepface_home": deepface_home}
+    whole = FaceAnalyzer(detect_max_side=800, detect_tile_px=0, **options)
+    tiled = FaceAnalyzer(detect_max_side=800, detect_tile_px=480, **options)
+    crowd = cv2.imread(str(groups_hard_dir() / "human-stock-group-1.jpg"))
+    height, width = crowd.shape[:2]
+    by_whole, by_tiles = whole.detect(crowd), tiled.detect(crowd)
+    assert len(by_whole) <= 6 and 14 <= len(by_tiles) <= 15, (len(by_whole), len(by_tiles))
+    for face in by_tiles:
+        box = face.box
+        assert 0 <= box.x and box.x + box.w <= width and 0 <= box.y and box.y + box.h <= height
+        assert len(face.arcface_points) == 5
+    for i, a in enumerate(by_tiles):
+        assert all(tiling.coverage(a.box, b.box) < tiling.SAME_FACE_COVERAGE for b in by_tiles[i + 1 :])
+
+    kiosk = cv2.resize(load("img1.jpg"), (640, 480), interpolation=cv2.INTER_AREA)
+    assert [f.box for f in tiled.detect(kiosk)] == [f.box for f in whole.detect(kiosk)]
+    # dlib's detector has no fixed small input: it is never tiled.
+    assert FaceAnalyzer(detect_max_side=800, detect_tile_px=480, **{**options, "detector": "dlib"}).detect_tile_px == 0

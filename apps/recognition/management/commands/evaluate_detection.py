@@ -1,3 +1,4 @@
+import csv
 import json
 import os
 import statistics
@@ -15,6 +16,7 @@ from tqdm import tqdm
 
 from apps.recognition.pipeline import catalog
 from apps.recognition.pipeline import detection_evaluation as de
+from apps.recognition.pipeline.calibration import normalized
 from apps.recognition.pipeline.engine import FaceAnalyzer, ModelNotReady
 
 # The speed target is relative to dlib's HOG detector, timed in the same run.
@@ -54,12 +56,23 @@ def resized_to(image: np.ndarray, side: int) -> np.ndarray:
     return cv2.resize(image, size, interpolation=cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR)
 
 
+def configuration_label(detector: str, tile_px: int | None) -> str:
+    """A measured configuration's name: the detector, and for one that tiles, its tiles."""
+    if tile_px is None:
+        return detector
+    return f"{detector}, tiles {tile_px}" if tile_px else f"{detector}, whole frames"
+
+
 def xywh(box) -> de.BoxXYWH:
     return (box.x, box.y, box.w, box.h)
 
 
 def percent(part: int, whole: int) -> str:
     return f"{part}/{whole} ({100 * part / whole:.1f} %)" if whole else f"{part}/0"
+
+
+def share(part: int, whole: int) -> str:
+    return f"{100 * part / whole:.0f} %" if whole else "—"
 
 
 def optional(value, spec: str = "", missing: str = "—") -> str:
@@ -92,7 +105,26 @@ class Command(BaseCommand):
         parser.add_argument(
             "--draw", type=Path, metavar="DIR", help="Write each photo with its boxes (green) and detections (red)."
         )
+        parser.add_argument(
+            "--tile-px",
+            type=int,
+            action="append",
+            help="Tile side for detectors that tile (repeatable; 0: whole frames only); default: "
+            "RECOGNITION_DETECT_TILE_PX and 0, side by side.",
+        )
+        parser.add_argument(
+            "--small-faces",
+            type=Path,
+            metavar="LFW_DIR",
+            help="Also measure small faces in large frames: photos of this folder's labels.csv (lfw-dev) "
+            "shrunk to a given distance between the eyes, laid out in 1,920 x 1,080 frames.",
+        )
+        parser.add_argument(
+            "--small-faces-eyes", default="12,16,20,24,32", help="Distances between the eyes to measure (px)."
+        )
+        parser.add_argument("--small-faces-count", type=int, default=160, help="Faces per distance.")
         parser.add_argument("--timing-side", type=int, default=640, help="Long side of the timed frames (px).")
+        parser.add_argument("--large-side", type=int, default=1920, help="Long side of the timed large frames (px).")
         parser.add_argument("--repeats", type=int, default=5, help="Timed detect calls per photo (median).")
         parser.add_argument("--no-progress", action="store_true")
 
@@ -114,32 +146,54 @@ class Command(BaseCommand):
         names = list(dict.fromkeys(options["detector"] or [settings.RECOGNITION_DEFAULT_DETECTOR, REFERENCE_DETECTOR]))
         if REFERENCE_DETECTOR not in names:
             names.append(REFERENCE_DETECTOR)
+        tiles = list(dict.fromkeys(options["tile_px"] or [settings.RECOGNITION_DETECT_TILE_PX, 0]))
+        if any(t < 0 for t in tiles):
+            raise CommandError("--tile-px must be 0 or more.")
+        configurations = [
+            (configuration_label(name, tile if name in catalog.TILED_DETECTORS else None), name, tile)
+            for name in names
+            for tile in (tiles if name in catalog.TILED_DETECTORS else [0])
+        ]
+        self.progress = not options["no_progress"]
+        small_faces = self._small_faces_setup(options) if options["small_faces"] else None
         images = self._read_images(folder, photos)
         frames = {name: resized_to(image, options["timing_side"]) for name, image in images.items()}
-        self.progress = not options["no_progress"]
+        large = {name: resized_to(image, options["large_side"]) for name, image in images.items()}
 
         results = {}
         with one_core() as cpu:
-            for name in names:
-                analyzer = self._analyzer(name)
+            for label, name, tile in configurations:
+                analyzer = self._analyzer(name, tile)
                 detections = self._detect_all(analyzer, photos, images)
                 timings = self._time(analyzer, frames, options["repeats"])
-                results[name] = self._result(photos, detections, timings, options["iou"])
+                results[label] = self._result(photos, detections, timings, options["iou"])
+                results[label]["detector"], results[label]["tile_px"] = name, tile
+                results[label]["ms_per_large_frame"] = statistics.median(
+                    self._time(analyzer, large, max(1, options["repeats"] // 2)).values()
+                )
+                if small_faces:
+                    recognizer = self._analyzer(name, tile, small_faces[3])
+                    results[label]["small_faces"] = self._small_faces(recognizer, *small_faces)
                 if options["draw"]:
-                    self._draw(options["draw"] / name, photos, images, detections)
+                    self._draw(options["draw"] / label.replace(" ", "-"), photos, images, detections)
         reference_ms = results[REFERENCE_DETECTOR]["ms_per_frame"]
         for result in results.values():
             result["times_faster_than_dlib"] = reference_ms / result["ms_per_frame"]
             summary = de.Summary(**result["summary"])
             result["checks"] = de.target_checks(summary, result["ms_per_frame"], result["times_faster_than_dlib"])
+            if "small_faces" in result:
+                result["checks"]["small_faces"] = de.small_faces_check(result["small_faces"])
             result["meets_targets"] = de.meets_targets(result["checks"])
 
         report = {
             "data": str(folder),
             "iou": options["iou"],
             "timing_side": options["timing_side"],
+            "large_side": options["large_side"],
             "repeats": options["repeats"],
             "detect_max_side": settings.RECOGNITION_DETECT_MAX_SIDE,
+            "min_face_px": settings.RECOGNITION_MIN_FACE_PX,
+            "small_faces_model": small_faces[3] if small_faces else None,
             "threads": 1,
             "cpu": cpu,
             "targets": asdict(de.TARGETS),
@@ -162,14 +216,16 @@ class Command(BaseCommand):
         return images
 
     @staticmethod
-    def _analyzer(name: str) -> FaceAnalyzer:
-        # The service's own analyzer: the same downsizing and box conversion as a worker's.
+    def _analyzer(name: str, tile_px: int, model: str = "Dlib") -> FaceAnalyzer:
+        # The service's own analyzer: the same downsizing, tiles and box conversion as a
+        # worker's. Detection alone does not depend on the model.
         try:
             return FaceAnalyzer(
-                model_name="Dlib",
+                model_name=model,
                 detector=name,
                 deepface_home=settings.DEEPFACE_HOME,
                 detect_max_side=settings.RECOGNITION_DETECT_MAX_SIDE,
+                detect_tile_px=tile_px,
             )
         except ModelNotReady as error:
             raise CommandError(f"Detector {name}: {error}") from None
@@ -199,6 +255,90 @@ class Command(BaseCommand):
             timings[name] = statistics.median(samples)
         return timings
 
+    def _small_faces_setup(self, options) -> tuple:
+        """The people of the small faces, each with one photo to shrink (its face's box and
+        eye distance as BlazeFace finds them in the photo as it is) and another one
+        enrolled whole (its embedding by the default model), the distances to measure, and
+        the model's threshold. A person whose photos give no single face is left out."""
+        folder = options["small_faces"]
+        try:
+            eyes = [int(value) for value in options["small_faces_eyes"].split(",") if value.strip()]
+        except ValueError:
+            raise CommandError("--small-faces-eyes takes distances in px, e.g. 12,20,32.") from None
+        if not eyes or min(eyes) < 4 or options["small_faces_count"] < 1:
+            raise CommandError("--small-faces-eyes must be 4 px or more, --small-faces-count at least 1.")
+        labels = folder / "labels.csv"
+        if not labels.is_file():
+            raise CommandError(f"No labels.csv in {folder} (the shared datasets/lfw-dev folder).")
+        with open(labels, newline="") as file:
+            files = [row["file"] for row in csv.DictReader(file)]
+        # The same people every run: those with two photos or more, in file order.
+        photos_of: dict[Path, list[str]] = {}
+        for name in files:
+            photos_of.setdefault(Path(name).parent, []).append(name)
+        people = [names[:2] for names in photos_of.values() if len(names) >= 2]
+        model = settings.RECOGNITION_DEFAULT_MODEL
+        reference = self._analyzer("blazeface", 0, model)
+        faces, gallery = [], []
+        for shrunk, enrolled in self._bar(people, "small faces: reference faces"):
+            image, other = cv2.imread(str(folder / shrunk)), cv2.imread(str(folder / enrolled))
+            found = reference.detect(image) if image is not None else []
+            template = reference.analyze(other) if other is not None else []
+            if len(found) == 1 and found[0].left_eye and found[0].right_eye and len(template) == 1:
+                face = found[0]
+                eye_px = float(np.hypot(*np.subtract(face.left_eye, face.right_eye)))
+                faces.append((image, xywh(face.box), eye_px))
+                gallery.append(template[0].embedding)
+            if len(faces) == options["small_faces_count"]:
+                break
+        threshold = catalog.model_spec(model).default_threshold
+        return faces, normalized(np.stack(gallery)), eyes, model, threshold
+
+    def _small_faces(self, analyzer: FaceAnalyzer, faces, gallery, eyes, model, threshold) -> list[dict]:
+        """At each distance between the eyes: the photos shrunk so that their eyes are that
+        far apart, each in a cell of a 1,920 x 1,080 frame of grey, each frame through the
+        service's whole path (detection as configured, faces under RECOGNITION_MIN_FACE_PX
+        dropped, the default model's alignment and embedding). Found: by the detector;
+        recognized: kept, and nearest to the same person's other photo among all the
+        people's, within the model's threshold."""
+        rows = []
+        min_face_px = settings.RECOGNITION_MIN_FACE_PX
+        for eye_px in eyes:
+            found = recognized = total = other = frames = 0
+            timings = []
+            queue = list(faces)
+            while queue:
+                first = len(faces) - len(queue)
+                frame, truths = de.small_faces_frame(queue, eye_px)
+                boxes = [xywh(face.box) for face in analyzer.detect(frame)]
+                started = time.perf_counter()
+                analyzed = analyzer.analyze(frame, min_face_px=min_face_px)
+                timings.append(1000 * (time.perf_counter() - started))
+                kept = [xywh(a.face.box) for a in analyzed]
+                for person, truth in enumerate(truths, start=first):
+                    found += de.finds_face(truth, boxes)
+                    index = de.finding(truth, kept)
+                    if index is None:
+                        continue
+                    distances = 1 - gallery @ normalized(analyzed[index].embedding[None])[0]
+                    recognized += int(np.argmin(distances) == person and distances[person] <= threshold)
+                total += len(truths)
+                other += sum(not any(de.finds_face(truth, [box]) for truth in truths) for box in boxes)
+                frames += 1
+            rows.append(
+                {
+                    "eye_px": eye_px,
+                    "faces": total,
+                    "found": found,
+                    "recognized": recognized,
+                    "frames": frames,
+                    "other_detections": other,
+                    "ms_per_frame": statistics.median(timings),
+                    "faces_per_frame": total / frames,
+                }
+            )
+        return rows
+
     @staticmethod
     def _result(photos, detections, timings, threshold: float) -> dict:
         rows = []
@@ -216,9 +356,13 @@ class Command(BaseCommand):
                     ],
                 }
             )
+        boxes = {photo.file: [xywh(face.box) for face in detections[photo.file]] for photo in photos}
+        confidences = {photo.file: [face.confidence for face in detections[photo.file]] for photo in photos}
         return {
             "summary": asdict(de.summarize(scores)),
             "ms_per_frame": statistics.median(timings.values()),
+            "recall_by_size": de.recall_by_size(photos, boxes, threshold),
+            "score_curve": de.score_curve(photos, confidences),
             "photos": rows,
         }
 
@@ -248,14 +392,86 @@ class Command(BaseCommand):
     # --- Output -------------------------------------------------------------------------
 
     @staticmethod
+    def _breakdowns(report: dict) -> list[str]:
+        """Recall by face size, the score curve and the small faces, detector by detector."""
+        results = report["detectors"]
+        lines = ["", f"### Annotated boxes matched by face width (IoU ≥ {report['iou']:g})", ""]
+        bins = next((r["recall_by_size"] for r in results.values() if r["recall_by_size"]), [])
+        if bins:
+            heads = [f"{b['from_px']}-{b['to_px']} px" if b["to_px"] else f"≥ {b['from_px']} px" for b in bins]
+            lines += [f"| detector | {' | '.join(heads)} |", "|---|" + "---|" * len(heads)]
+            for name, result in results.items():
+                cells = [percent(b["matched"], b["boxes"]) for b in result["recall_by_size"]]
+                lines.append(f"| {name} | {' | '.join(cells)} |")
+        else:
+            lines.append("No annotated boxes in this folder.")
+        lines += [
+            "",
+            "### Faces found against false detections, keeping only detections above a score",
+            "",
+            "| detector | min score: faces found, false per 10 photos |",
+            "|---|---|",
+        ]
+        for name, result in results.items():
+            points = de.curve_summary(result["score_curve"])
+            cells = [
+                f"{p['min_score']:.2f}: {100 * p['faces_found_rate']:.1f} %, {p['false_per_10_photos']:.1f}"
+                for p in points
+            ]
+            lines.append(f"| {name} | {'; '.join(cells) or '—'} |")
+        if any("small_faces" in r for r in results.values()):
+            eyes = [row["eye_px"] for row in next(r["small_faces"] for r in results.values() if "small_faces" in r)]
+            width, height = de.SMALL_FACES_FRAME
+            lines += [
+                "",
+                f"### Small faces in {width} x {height} frames, by the distance between the eyes",
+                "",
+                f"| detector | {' | '.join(f'{e} px' for e in eyes)} | other detections |",
+                "|---|" + "---|" * (len(eyes) + 1),
+            ]
+            for name, result in results.items():
+                rows = result.get("small_faces", [])
+                cells = [
+                    f"{share(row['found'], row['faces'])} found, {share(row['recognized'], row['faces'])} recognized"
+                    for row in rows
+                ]
+                other = sum(row["other_detections"] for row in rows)
+                lines.append(f"| {name} | {' | '.join(cells)} | {other} in {sum(r['frames'] for r in rows)} frames |")
+            lines += [
+                "",
+                "The service's whole path per frame (detection, landmarks and alignment of the faces of at least "
+                "RECOGNITION_MIN_FACE_PX, their embedding; median, ms; faces per frame):",
+                "",
+                f"| detector | {' | '.join(f'{e} px' for e in eyes)} |",
+                "|---|" + "---|" * len(eyes),
+            ]
+            for name, result in results.items():
+                cells = [
+                    f"{row['ms_per_frame']:.0f} ({row['faces_per_frame']:.0f})" for row in result.get("small_faces", [])
+                ]
+                lines.append(f"| {name} | {' | '.join(cells)} |")
+            faces = next(r["small_faces"] for r in results.values() if "small_faces" in r)[0]["faces"]
+            lines.append(
+                f"\n{faces} people of lfw-dev, one photo each shrunk whole (face and surroundings) to each "
+                "distance, one per cell of a grey frame; found: a detection holding the face's centre, half to "
+                "twice its width; recognized, through the service's whole path: the face kept (at least "
+                f"RECOGNITION_MIN_FACE_PX = {report['min_face_px']} px), aligned and embedded by "
+                f"{report['small_faces_model']}, nearest to the same person's other photo among all {faces}, "
+                f"within the model's threshold. Target: ≥ {de.TARGETS.small_faces_found_rate:.0%} found at "
+                f"{de.SMALL_FACES_TARGET_EYE_PX} px."
+            )
+        return lines
+
+    @staticmethod
     def _markdown(report: dict) -> str:
         targets = de.TARGETS
         iou = f"{report['iou']:g}"
         side = report["timing_side"]
+        large = report["large_side"]
         lines = [
             f"| detector | faces found | boxes at IoU≥{iou} | false per 10 photos | "
-            f"ms per {side}-px frame (1 thread) | × faster than dlib | meets targets |",
-            "|---|---|---|---|---|---|---|",
+            f"ms per {side}-px frame (1 thread) | × faster than dlib | ms per {large}-px frame | meets targets |",
+            "|---|---|---|---|---|---|---|---|",
         ]
         for name, result in report["detectors"].items():
             s = result["summary"]
@@ -264,6 +480,7 @@ class Command(BaseCommand):
                 f"| {name} | {percent(s['faces_counted'], s['faces_expected'])} "
                 f"| {percent(s['boxes_matched'], s['boxes_annotated'])} | {s['false_per_10_photos']:.1f} "
                 f"| {result['ms_per_frame']:.1f} | {result['times_faster_than_dlib']:.1f} "
+                f"| {result['ms_per_large_frame']:.1f} "
                 f"| {'yes' if result['meets_targets'] else 'no: ' + ', '.join(failed)} |"
             )
         lines += [
@@ -274,8 +491,10 @@ class Command(BaseCommand):
             f"≥ {targets.times_faster_than_dlib:g}× faster than dlib. Faces found: detections credited up to "
             "the faces expected per photo; false: detections beyond them. Accuracy on the photos as they are "
             f"(the analyzer detects on a copy of at most {report['detect_max_side']} px); timing: median over "
-            f"photos of the median of {report['repeats']} calls, each photo resized to {side} px.",
+            f"photos of the median of {report['repeats']} calls, each photo resized to {side} px "
+            f"(and to {large} px for the large frames).",
         ]
+        lines += Command._breakdowns(report)
         for name, result in report["detectors"].items():
             lines += [
                 "",
