@@ -5,18 +5,25 @@ from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from apps.organizations import media
-from apps.organizations.views import switch_organization
+from apps.organizations import views as organization_views
 from apps.recognition import views as recognition_views
 from project.health import healthz
 from project.metrics import metrics_view
 
 urlpatterns = [
-    path("admin/switch-organization/", switch_organization, name="switch-organization"),
+    path("admin/switch-organization/", organization_views.switch_organization, name="switch-organization"),
+    path("admin/login/", organization_views.admin_login),
     path("admin/", admin.site.urls),
     path("reports/", include("apps.sightings.urls")),
     path("capture/", recognition_views.capture, name="capture"),
     path("kiosk/", recognition_views.kiosk, name="kiosk"),
-    path("accounts/login/", auth_views.LoginView.as_view(), name="login"),
+    path("accounts/login/", organization_views.SignInView.as_view(), name="login"),
+    path("accounts/second-factor/", organization_views.second_factor, name="second-factor"),
+    path(
+        "accounts/second-factor/recovery-codes/",
+        organization_views.renew_recovery_codes,
+        name="recovery-codes",
+    ),
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("api/v1/", include("apps.api.urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),

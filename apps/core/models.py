@@ -31,6 +31,13 @@ class AuditEvent(TenantOwned):
         CORRECTED = "corrected"
         STRANGER_PROMOTED = "stranger_promoted"
         STRANGER_DISMISSED = "stranger_dismissed"
+        SIGNED_IN = "signed_in"
+        SIGN_IN_FAILED = "sign_in_failed"
+        SIGN_IN_LOCKED_OUT = "sign_in_locked_out"
+        SIGN_IN_UNLOCKED = "sign_in_unlocked"
+        SECOND_FACTOR_ADDED = "second_factor_added"
+        SECOND_FACTOR_RESET = "second_factor_reset"
+        RECOVERY_CODES_RENEWED = "recovery_codes_renewed"
 
     at = models.DateTimeField(auto_now_add=True, db_index=True)
     action = models.CharField(max_length=32, choices=Action.choices)

@@ -8,7 +8,7 @@ from apps.core.errors import ServiceError
 from apps.frames.services import calibration_run, calibration_schedule
 from apps.gallery.models import GalleryReembed
 from apps.gallery.services import gallery_reembed_start
-from apps.organizations import services
+from apps.organizations import services, signin
 from apps.organizations.models import ApiKey, Camera, Membership, Organization
 from apps.recognition.models import Calibration
 
@@ -57,6 +57,7 @@ class OrganizationAdmin(TenantAdmin):
         "unknown_retention_days",
         "visit_gap_seconds",
         "time_zone",
+        "require_second_factor",
         "calibration_plot",
     ]
     inlines = [CalibrationInline]
@@ -206,9 +207,26 @@ class OrganizationAdmin(TenantAdmin):
 @admin.register(Membership)
 class MembershipAdmin(TenantAdmin):
     manager_roles = {"owner"}
-    list_display = ["user", "role", "organization"]
+    list_display = ["user", "role", "organization", "second_factor"]
     list_filter = ["role"]
     autocomplete_fields = ["user"]
+    actions = ["unlock_sign_in", "reset_second_factor"]
+
+    @admin.display(boolean=True, description="second factor")
+    def second_factor(self, membership):
+        return signin.has_second_factor(membership.user)
+
+    @admin.action(description="Unlock sign-in (end a lockout after failed attempts now)")
+    def unlock_sign_in(self, request, queryset):
+        for membership in queryset:
+            removed = signin.unlock(request, membership)
+            self.message_user(request, f"{membership.user}: unlocked ({removed} failed attempts forgotten).")
+
+    @admin.action(description="Reset second factor (a lost phone: set up a new one at the next sign-in)")
+    def reset_second_factor(self, request, queryset):
+        for membership in queryset:
+            signin.reset_second_factor(request, membership)
+            self.message_user(request, f"{membership.user}: second factor removed.")
 
 
 @admin.register(Camera)

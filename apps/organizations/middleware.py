@@ -1,4 +1,10 @@
+from django.http import JsonResponse
+from django.shortcuts import redirect
+from django.urls import reverse
+from django.utils.http import urlencode
+
 from apps.core.tenancy import tenant_context
+from apps.organizations import signin
 from apps.organizations.models import Membership
 
 SESSION_KEY = "organization_id"
@@ -35,3 +41,36 @@ class CurrentOrganizationMiddleware:
             with tenant_context(request.organization.pk):
                 return self.get_response(request)
         return self.get_response(request)
+
+
+class SecondFactorMiddleware:
+    """A signed-in member of an organization that requires a second factor who has not
+    given one in this session reaches only the page that asks for it (or sets it up) and
+    sign-out; the API answers 403 second_factor_required.
+    After CurrentOrganizationMiddleware, whose memberships it reads."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        user = request.user
+        if (
+            user.is_authenticated
+            and not user.is_verified()
+            and not request.path.startswith(self.open_paths())
+            and signin.requires_second_factor(request.memberships)
+        ):
+            if request.path.startswith("/api/"):
+                return JsonResponse(
+                    {
+                        "code": "second_factor_required",
+                        "detail": "Sign in with your second factor at /accounts/second-factor/.",
+                    },
+                    status=403,
+                )
+            return redirect(f"{reverse('second-factor')}?{urlencode({'next': request.get_full_path()})}")
+        return self.get_response(request)
+
+    @staticmethod
+    def open_paths() -> tuple[str, ...]:
+        return (reverse("second-factor"), reverse("logout"), "/static/", "/healthz", "/metrics")

@@ -45,6 +45,12 @@ class Organization(models.Model):
     visit_gap_seconds = models.PositiveIntegerField(default=60)
     # Where the organization's days begin and end (attendance), an IANA name.
     time_zone = models.CharField(max_length=64, default=default_time_zone, validators=[validate_time_zone])
+    # Every member signs in with a second factor (an authenticator app's code, or a
+    # recovery code); a member without one sets it up before reaching anything else.
+    require_second_factor = models.BooleanField(
+        default=False,
+        help_text="Every member of this organization signs in with a second factor (an authenticator app).",
+    )
     created_at = models.DateTimeField(auto_now_add=True)
 
     def __str__(self) -> str:

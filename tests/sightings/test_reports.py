@@ -229,9 +229,10 @@ def test_pages_stay_bounded_with_100k_sightings(tenants, django_assert_max_num_q
             for key, value in filters.items()
         )
         for url in [f"/reports/sightings/?{query}", f"/reports/sightings/?view=visits&{query}&page=3"]:
-            # Session, user, memberships, the filter form's choices, the count, one page of rows.
-            with django_assert_max_num_queries(12):
+            # Session, user, memberships, the filter form's choices, the count, one page of rows,
+            # and the session's save (its idle expiry moves with every request; a savepoint in tests).
+            with django_assert_max_num_queries(15):
                 assert client.get(url).status_code == 200
     for url in ["/reports/", f"/reports/people/{a.person.pk}/", "/reports/strangers/"]:
-        with django_assert_max_num_queries(12):
+        with django_assert_max_num_queries(15):
             assert client.get(url).status_code == 200
