@@ -12,7 +12,7 @@ from rest_framework import serializers
 from apps.core.errors import ImageTooLarge
 from apps.core.urls import absolute_url
 from apps.gallery import selectors as gallery_selectors
-from apps.gallery.models import FaceImage, Person
+from apps.gallery.models import Consent, FaceImage, Person
 from apps.organizations.models import Camera
 from apps.recognition.models import Frame
 from apps.sightings.attendance import PERIODS, attendance_range
@@ -113,9 +113,14 @@ class PersonSerializer(serializers.ModelSerializer):
 
     class Meta:
         model = Person
-        fields = ["id", "name", "external_id", "created_at", "enrolled_photos", "enrollment_strength"]
+        fields = ["id", "name", "external_id", "created_at", "enrolled_photos", "enrollment_strength", "consent"]
         read_only_fields = ["id", "created_at"]
         extra_kwargs = {"external_id": {"required": False}}
+
+    consent = serializers.SerializerMethodField(help_text="given (a consent in force), withdrawn or none")
+
+    def get_consent(self, person) -> str:
+        return gallery_selectors.consent_state(person)
 
     def get_enrolled_photos(self, person) -> int:
         return gallery_selectors.enrolled_photos(person)
@@ -350,8 +355,33 @@ class StrangerSerializer(serializers.Serializer):
         return [_crop_url(self.context["request"], sighting) for sighting in samples]
 
 
+class ConsentInputSerializer(serializers.Serializer):
+    method = serializers.ChoiceField(choices=Consent.Method.choices)
+    purpose = serializers.CharField(max_length=300)
+    given_at = serializers.DateTimeField(required=False, help_text="Default: now")
+
+
+class ConsentSerializer(serializers.ModelSerializer):
+    recorded_by = serializers.CharField(source="recorded_by.username", allow_null=True, default=None)
+    document = serializers.BooleanField(source="document.name", help_text="Whether a document is attached")
+
+    class Meta:
+        model = Consent
+        fields = ["id", "given_at", "method", "purpose", "recorded_by", "document", "withdrawn_at", "created_at"]
+
+
+class ConsentWithdrawnSerializer(serializers.Serializer):
+    consent = ConsentSerializer()
+    erased = serializers.DictField(
+        child=serializers.IntegerField(), help_text="Rows erased: photos, sightings, frames, check_in_photos"
+    )
+
+
 class PromoteSerializer(serializers.Serializer):
     name = serializers.CharField(max_length=200)
+    consent = ConsentInputSerializer(
+        required=False, help_text="The new person's consent, required where the organization requires consent"
+    )
 
 
 class CorrectionInputSerializer(serializers.Serializer):

@@ -7,6 +7,12 @@ urlpatterns = [
     path("people/<int:person_id>/", gallery.PersonView.as_view(), name="person"),
     path("people/<int:person_id>/faces/", gallery.PersonFacesView.as_view(), name="person-faces"),
     path("people/<int:person_id>/faces/<int:face_id>/", gallery.PersonFaceView.as_view(), name="person-face"),
+    path("people/<int:person_id>/consents/", gallery.PersonConsentsView.as_view(), name="person-consents"),
+    path(
+        "people/<int:person_id>/consents/<int:consent_id>/withdraw/",
+        gallery.PersonConsentWithdrawView.as_view(),
+        name="person-consent-withdraw",
+    ),
     path("frames/", frames.FramesView.as_view(), name="frames"),
     path("frames/<int:frame_id>/", frames.FrameView.as_view(), name="frame"),
     path("identify/", frames.IdentifyView.as_view(), name="identify"),

@@ -38,6 +38,18 @@ def _delete_files(sender, instance, **kwargs) -> None:
         transaction.on_commit(lambda storage=storage, name=name: storage.delete(name))
 
 
+def files_clear(instance: models.Model, *names: str) -> None:
+    """Empty the row's file fields and delete their stored files once the transaction
+    commits (the row stays: an erasure of what the files held, not of the record)."""
+    for name in names:
+        file = getattr(instance, name)
+        if file:
+            storage, stored = file.storage, file.name
+            transaction.on_commit(lambda storage=storage, stored=stored: storage.delete(stored))
+            setattr(instance, name, "")
+    instance.save(update_fields=list(names))
+
+
 def _file_fields() -> list[tuple[type[models.Model], models.FileField]]:
     return [
         (model, field)

@@ -38,6 +38,8 @@ class AuditEvent(TenantOwned):
         SECOND_FACTOR_ADDED = "second_factor_added"
         SECOND_FACTOR_RESET = "second_factor_reset"
         RECOVERY_CODES_RENEWED = "recovery_codes_renewed"
+        CONSENT_RECORDED = "consent_recorded"
+        CONSENT_WITHDRAWN = "consent_withdrawn"
 
     at = models.DateTimeField(auto_now_add=True, db_index=True)
     action = models.CharField(max_length=32, choices=Action.choices)

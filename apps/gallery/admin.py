@@ -11,7 +11,8 @@ from django.utils.html import format_html, format_html_join
 from apps.core.admin_base import TenantAdmin, TenantInline, is_platform
 from apps.core.errors import ServiceError
 from apps.gallery import selectors, services
-from apps.gallery.models import FaceImage, GalleryImport, GalleryReembed, Group, Person
+from apps.gallery.models import Consent, FaceImage, GalleryImport, GalleryReembed, Group, Person
+from apps.sightings import services as sighting_services
 
 
 def thumbnail(file, height: int = 64) -> str:
@@ -36,6 +37,43 @@ class FaceImageInline(TenantInline, admin.TabularInline):
     @admin.display(description="warnings")
     def warning_list(self, face_image):
         return format_html_join("", "<div>{}</div>", ((w["message"],) for w in face_image.warnings)) or "-"
+
+
+class ConsentInline(TenantInline, admin.TabularInline):
+    """The person's consent records: added here (who recorded it is the signed-in user);
+    withdrawn with the action of the Consents list, which erases their biometric data."""
+
+    model = Consent
+    extra = 0
+    fields = ["given_at", "method", "purpose", "document", "recorded_by", "withdrawn_at"]
+    readonly_fields = ["recorded_by", "withdrawn_at"]
+
+    def has_change_permission(self, request, obj=None):
+        return False  # a record of what was given: withdrawn, never edited
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(Consent)
+class ConsentAdmin(TenantAdmin):
+    list_display = ["person", "given_at", "method", "purpose", "recorded_by", "withdrawn_at"]
+    list_filter = ["method", ("withdrawn_at", admin.EmptyFieldListFilter)]
+    search_fields = ["person__name", "purpose"]
+    readonly_fields = ["person", "given_at", "method", "purpose", "document", "recorded_by", "withdrawn_at"]
+    actions = ["withdraw"]
+
+    def has_add_permission(self, request, *args):
+        return False  # on the person's page
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+    @admin.action(description="Withdraw consent (erases the person's photos, embeddings and crops now)")
+    def withdraw(self, request, queryset):
+        for consent in queryset.filter(withdrawn_at__isnull=True).select_related("person"):
+            erased = sighting_services.consent_withdraw(consent=consent, user=request.user)
+            self.message_user(request, f"{consent.person}: consent withdrawn; erased {erased or 'nothing'}.")
 
 
 class MultipleFileInput(forms.ClearableFileInput):
@@ -91,9 +129,9 @@ class GroupAdmin(TenantAdmin):
 @admin.register(Person)
 class PersonAdmin(TenantAdmin):
     form = PersonForm
-    list_display = ["name", "external_id", "photos_count", "embeddings_count", "enrollment", "created_at"]
+    list_display = ["name", "external_id", "photos_count", "embeddings_count", "enrollment", "consent", "created_at"]
     search_fields = ["name", "external_id"]
-    inlines = [FaceImageInline]
+    inlines = [ConsentInline, FaceImageInline]
     list_filter = ["groups"]
     actions = ["re_embed", "add_to_group", "remove_from_group"]
     change_list_template = "admin/gallery/person/change_list.html"
@@ -127,6 +165,20 @@ class PersonAdmin(TenantAdmin):
     @admin.display(description="embeddings", ordering="embedding_total")
     def embeddings_count(self, person):
         return person.embedding_total
+
+    @admin.display(description="consent")
+    def consent(self, person):
+        return selectors.consent_state(person)
+
+    def save_formset(self, request, form, formset, change):
+        added = [f.instance for f in formset.forms if f.instance.pk is None and f.has_changed()]
+        for consent in added:
+            if isinstance(consent, Consent):
+                consent.recorded_by = request.user
+        super().save_formset(request, form, formset, change)
+        for consent in added:
+            if isinstance(consent, Consent) and consent.pk:
+                services.consent_recorded_audit(consent, user=request.user)
 
     def save_related(self, request, form, formsets, change):
         super().save_related(request, form, formsets, change)

@@ -1,6 +1,7 @@
 from django.conf import settings
 from django.db import models
 from django.db.models import Q
+from django.utils import timezone
 from pgvector.django import VectorField
 
 from apps.core.models import TenantOwned
@@ -21,6 +22,42 @@ class Person(TenantOwned):
 
     def __str__(self) -> str:
         return self.name
+
+
+def consent_document_path(instance, filename: str) -> str:
+    return f"org_{instance.organization_id}/consent/{instance.person_id}/{filename}"
+
+
+class Consent(TenantOwned):
+    """A person's consent to the processing of their face: given when, how, for what, who
+    recorded it, and when it was withdrawn. Kept when their biometric data is erased."""
+
+    class Method(models.TextChoices):
+        FORM = "form", "form (on screen)"
+        PAPER = "paper", "signed paper"
+        CONTRACT = "contract", "contract"
+        OTHER = "other", "other"
+
+    person = models.ForeignKey(Person, on_delete=models.CASCADE, related_name="consents")
+    given_at = models.DateTimeField(default=timezone.now)
+    method = models.CharField(max_length=16, choices=Method.choices)
+    purpose = models.CharField(max_length=300, help_text="What the face is used for, e.g. 'attendance at the office'.")
+    document = models.FileField(upload_to=consent_document_path, blank=True, help_text="The signed form, optional.")
+    recorded_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    withdrawn_at = models.DateTimeField(null=True, blank=True)
+    withdrawn_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-given_at"]
+
+    def __str__(self) -> str:
+        state = f"withdrawn {self.withdrawn_at:%Y-%m-%d}" if self.withdrawn_at else "given"
+        return f"{self.person}: {self.get_method_display()}, {self.given_at:%Y-%m-%d} ({state})"
 
 
 class Group(TenantOwned):

@@ -60,3 +60,11 @@ def people_search(*, organization, text: str = "") -> QuerySet[Person]:
     if text:
         people = people.filter(Q(name__icontains=text) | Q(external_id__icontains=text))
     return people
+
+
+def consent_state(person: Person) -> str:
+    """given (a consent in force), withdrawn (only withdrawn ones) or none."""
+    withdrawn = [at is not None for at in person.consents.values_list("withdrawn_at", flat=True)]
+    if not all(withdrawn):
+        return "given"
+    return "withdrawn" if withdrawn else "none"

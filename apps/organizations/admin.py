@@ -58,6 +58,7 @@ class OrganizationAdmin(TenantAdmin):
         "visit_gap_seconds",
         "time_zone",
         "require_second_factor",
+        "require_consent",
         "calibration_plot",
     ]
     inlines = [CalibrationInline]

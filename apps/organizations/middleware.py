@@ -63,8 +63,10 @@ class SecondFactorMiddleware:
             if request.path.startswith("/api/"):
                 return JsonResponse(
                     {
-                        "code": "second_factor_required",
-                        "detail": "Sign in with your second factor at /accounts/second-factor/.",
+                        "error": {
+                            "code": "second_factor_required",
+                            "message": "Your organization requires a second factor: /accounts/second-factor/.",
+                        }
                     },
                     status=403,
                 )

@@ -47,6 +47,11 @@ class Organization(models.Model):
     time_zone = models.CharField(max_length=64, default=default_time_zone, validators=[validate_time_zone])
     # Every member signs in with a second factor (an authenticator app's code, or a
     # recovery code); a member without one sets it up before reaching anything else.
+    # A photo is enrolled only for a person whose consent is on record (and not withdrawn).
+    require_consent = models.BooleanField(
+        default=False,
+        help_text="Enroll photos only of people whose consent is recorded; withdrawing it erases their biometric data.",
+    )
     require_second_factor = models.BooleanField(
         default=False,
         help_text="Every member of this organization signs in with a second factor (an authenticator app).",

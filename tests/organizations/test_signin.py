@@ -136,7 +136,7 @@ def test_an_organization_that_requires_a_second_factor_lets_no_member_in_without
         answer = client.get(page)
         assert answer.status_code == 302 and answer["Location"].startswith("/accounts/second-factor/"), page
     api = client.get("/api/v1/sightings/")
-    assert api.status_code == 403 and api.json()["code"] == "second_factor_required"
+    assert api.status_code == 403 and api.json()["error"]["code"] == "second_factor_required"
 
     setup = client.get("/accounts/second-factor/?next=/admin/")
     assert setup.status_code == 200 and b"<svg" in setup.content

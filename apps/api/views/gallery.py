@@ -12,6 +12,7 @@ from apps.gallery import selectors as gallery_selectors
 from apps.gallery import services as gallery_services
 from apps.gallery.models import Person
 from apps.organizations.models import ApiKey
+from apps.sightings import services as sighting_services
 
 
 class PeopleView(OrganizationView):
@@ -98,3 +99,36 @@ class PersonFaceView(OrganizationView):
         face_image = get_for_organization(person.face_images.all(), self.organization, face_id)
         gallery_services.face_image_delete(face_image=face_image)
         return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class PersonConsentsView(OrganizationView):
+    required_scope = ApiKey.Scope.GALLERY_WRITE
+
+    @extend_schema(responses=serializers.ConsentSerializer(many=True))
+    def get(self, request, person_id):
+        person = get_for_organization(Person, self.organization, person_id)
+        return Response(serializers.ConsentSerializer(person.consents.all(), many=True).data)
+
+    @extend_schema(request=serializers.ConsentInputSerializer, responses={201: serializers.ConsentSerializer})
+    def post(self, request, person_id):
+        person = get_for_organization(Person, self.organization, person_id)
+        data = validated(serializers.ConsentInputSerializer, request.data)
+        consent = gallery_services.consent_record(person=person, api_key=request.auth, **data)
+        return Response(serializers.ConsentSerializer(consent).data, status=status.HTTP_201_CREATED)
+
+
+class PersonConsentWithdrawView(OrganizationView):
+    required_scope = ApiKey.Scope.GALLERY_WRITE
+
+    @extend_schema(
+        request=None,
+        responses=serializers.ConsentWithdrawnSerializer,
+        description="Withdraws the consent; unless another is in force, the person's biometric data (photos, "
+        "embeddings, sightings with their crops, frames of them alone, check-in photos) is erased at once.",
+    )
+    def post(self, request, person_id, consent_id):
+        person = get_for_organization(Person, self.organization, person_id)
+        consent = get_for_organization(person.consents.all(), self.organization, consent_id)
+        erased = sighting_services.consent_withdraw(consent=consent, api_key=request.auth)
+        consent.refresh_from_db()
+        return Response({"consent": serializers.ConsentSerializer(consent).data, "erased": erased})

@@ -125,9 +125,13 @@ class StrangerPromoteView(OrganizationView):
     @extend_schema(request=serializers.PromoteSerializer, responses={201: serializers.PersonSerializer})
     def post(self, request, stranger_id):
         profile = get_for_organization(StrangerProfile, self.organization, stranger_id)
-        name = validated(serializers.PromoteSerializer, request.data)["name"]
+        data = validated(serializers.PromoteSerializer, request.data)
         person = sighting_services.stranger_promote(
-            organization=self.organization, profile=profile, name=name, api_key=request.auth
+            organization=self.organization,
+            profile=profile,
+            name=data["name"],
+            consent=data.get("consent"),
+            api_key=request.auth,
         )
         return Response(serializers.PersonSerializer(person).data, status=status.HTTP_201_CREATED)
 

@@ -1,5 +1,11 @@
 """The gallery services, one module per job; this package's names are their public API."""
 
+from apps.gallery.services.consent import (
+    consent_given,
+    consent_record,
+    consent_recorded_audit,
+    consent_require,
+)
 from apps.gallery.services.enrollment import (
     NEAR_DUPLICATE_FRACTION,
     REJECTION_MESSAGES,
@@ -28,6 +34,10 @@ from apps.gallery.services.model_change import (
 )
 
 __all__ = [
+    "consent_given",
+    "consent_record",
+    "consent_recorded_audit",
+    "consent_require",
     "group_add_people",
     "group_remove_people",
     "IMPORTABLE",

@@ -15,6 +15,7 @@ from apps.core import audit
 from apps.core.errors import ServiceError
 from apps.gallery import selectors
 from apps.gallery.models import FaceEmbedding, FaceImage, GalleryReembed, Person
+from apps.gallery.services.consent import consent_require
 from apps.gallery.signals import gallery_changed
 from apps.gallery.tasks import (
     face_image_enroll_task,
@@ -71,6 +72,7 @@ def face_image_delete(*, face_image: FaceImage) -> None:
 def face_image_add(*, person: Person, data: bytes) -> FaceImage:
     """Store a valid enrollment photo and queue its embedding; bad input raises
     before anything is stored."""
+    consent_require(person)
     require_organization_model(person.organization)
     image_decode(data)
     face_image = FaceImage(organization_id=person.organization_id, person=person, queued_at=timezone.now())

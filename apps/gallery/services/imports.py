@@ -1,14 +1,18 @@
 """Bulk import: a zip of people's photos, enrolled in the background with progress."""
 
+import csv
+import io
 import uuid
 
 from django.conf import settings
 from django.core.files.base import ContentFile
 from django.db import transaction
 from django.utils import timezone
+from django.utils.dateparse import parse_datetime
 
 from apps.core.errors import ServiceError
 from apps.gallery.models import GalleryImport, Person
+from apps.gallery.services.consent import consent_record
 from apps.gallery.services.enrollment import face_image_add, person_create
 from apps.gallery.tasks import (
     gallery_import_run_task,
@@ -17,11 +21,11 @@ from apps.gallery.tasks import (
 # --- Bulk import ---------------------------------------------------------------------
 
 IMPORTABLE = (".jpg", ".jpeg", ".png", ".webp")
+CONSENT_FILE = "consent.csv"
 
 
 def gallery_import_start(*, organization, archive: bytes, user=None) -> GalleryImport:
     """Store a zip (one folder per person) and import it in the background."""
-    import io
     import zipfile
 
     try:
@@ -41,6 +45,34 @@ def gallery_import_start(*, organization, archive: bytes, user=None) -> GalleryI
     job_id, organization_id = job.pk, organization.pk
     transaction.on_commit(lambda: gallery_import_run_task.delay(job_id, organization_id=organization_id))
     return job
+
+
+def _consents(zipped, problems: list) -> dict[str, dict]:
+    """consent.csv at the archive's root, if any: person,method,purpose[,given_at] per row,
+    the person named as their folder is. Recorded before that person's photos."""
+    if CONSENT_FILE not in zipped.namelist():
+        return {}
+    try:
+        rows = list(csv.DictReader(io.StringIO(zipped.read(CONSENT_FILE).decode("utf-8-sig"))))
+    except (UnicodeDecodeError, csv.Error) as error:
+        problems.append({"file": CONSENT_FILE, "error": "consent_invalid", "message": str(error)})
+        return {}
+    return {(row.get("person") or "").strip()[:200]: row for row in rows if (row.get("person") or "").strip()}
+
+
+def _consent_record(person: Person, row: dict, job: GalleryImport, problems: list) -> None:
+    try:
+        given_at = parse_datetime((row.get("given_at") or "").strip()) if (row.get("given_at") or "").strip() else None
+        consent_record(
+            person=person,
+            method=(row.get("method") or "").strip(),
+            purpose=row.get("purpose") or "",
+            given_at=given_at,
+            user=job.created_by,
+        )
+    except (ServiceError, ValueError) as error:
+        message = error.message if isinstance(error, ServiceError) else f"given_at: {error}"
+        problems.append({"file": CONSENT_FILE, "error": "consent_invalid", "message": f"{person.name}: {message}"})
 
 
 def _importable(zipped) -> list[str]:
@@ -64,12 +96,15 @@ def gallery_import_run(*, job_id: int) -> GalleryImport:
     problems, people_created, photos_added = [], 0, 0
     try:
         with job.archive.open("rb") as file, zipfile.ZipFile(file) as zipped:
+            consents = _consents(zipped, problems)
             for done, name in enumerate(_importable(zipped), start=1):
                 person_name = name.strip("/").split("/")[-2][:200]
                 person = Person.objects.filter(organization=job.organization, name=person_name).first()
                 if person is None:
                     person = person_create(organization=job.organization, name=person_name)
                     people_created += 1
+                if person_name in consents:
+                    _consent_record(person, consents.pop(person_name), job, problems)
                 try:
                     if zipped.getinfo(name).file_size > settings.API_MAX_IMAGE_BYTES:
                         raise ServiceError("Over the image byte limit.", code="image_too_large")

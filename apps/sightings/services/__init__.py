@@ -22,6 +22,7 @@ from apps.sightings.services.grouping import (
     visit_rebuild,
     visit_refresh,
 )
+from apps.sightings.services.privacy import consent_withdraw, person_biometrics_erase
 from apps.sightings.services.sweeps import (
     for_each_organization,
     retention_purge,
@@ -32,6 +33,8 @@ from apps.sightings.services.sweeps import (
 from apps.sightings.services.watchlist import watchlist_add, watchlist_remove
 
 __all__ = [
+    "consent_withdraw",
+    "person_biometrics_erase",
     "watchlist_add",
     "watchlist_remove",
     "PROMOTE_PHOTOS",

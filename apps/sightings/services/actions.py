@@ -53,16 +53,28 @@ def sighting_correct(*, organization: Organization, sighting: Sighting, person, 
 
 
 @transaction.atomic
-def stranger_promote(*, organization: Organization, profile: StrangerProfile, name: str, user=None, api_key=None):
+def stranger_promote(
+    *,
+    organization: Organization,
+    profile: StrangerProfile,
+    name: str,
+    consent: dict | None = None,
+    user=None,
+    api_key=None,
+):
     """Make a stranger a person: the best crops of their faces become enrollment photos
     (checked and embedded by a worker, like any photo), and their sightings become the
-    person's, grouped into visits."""
+    person's, grouped into visits. `consent` (method, purpose, given_at) is recorded for
+    the new person first; where the organization requires consent, nothing is stored
+    without it (409 consent_required)."""
     name = name.strip()
     if not name:
         raise ServiceError("The new person needs a name.", code="invalid", field="name")
     if profile.status == StrangerProfile.Status.PROMOTED:
         raise Conflict("This stranger has been promoted already.", code="already_promoted")
     person = gallery_services.person_create(organization=organization, name=name)
+    if consent:
+        gallery_services.consent_record(person=person, user=user, api_key=api_key, **consent)
     for sighting in profile.sightings.exclude(crop="").order_by("-quality_score", "-seen_at")[:PROMOTE_PHOTOS]:
         with sighting.crop.open("rb") as crop:
             gallery_services.face_image_add(person=person, data=crop.read())
