@@ -7,6 +7,7 @@ urlpatterns = [
     path("people/<int:person_id>/", gallery.PersonView.as_view(), name="person"),
     path("people/<int:person_id>/faces/", gallery.PersonFacesView.as_view(), name="person-faces"),
     path("people/<int:person_id>/faces/<int:face_id>/", gallery.PersonFaceView.as_view(), name="person-face"),
+    path("people/<int:person_id>/export/", gallery.PersonExportView.as_view(), name="person-export"),
     path("people/<int:person_id>/consents/", gallery.PersonConsentsView.as_view(), name="person-consents"),
     path(
         "people/<int:person_id>/consents/<int:consent_id>/withdraw/",

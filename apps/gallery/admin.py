@@ -3,6 +3,7 @@ from django.conf import settings
 from django.contrib import admin, messages
 from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
 from django.db.models import Count
+from django.http import StreamingHttpResponse
 from django.shortcuts import redirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
@@ -133,7 +134,7 @@ class PersonAdmin(TenantAdmin):
     search_fields = ["name", "external_id"]
     inlines = [ConsentInline, FaceImageInline]
     list_filter = ["groups"]
-    actions = ["re_embed", "add_to_group", "remove_from_group"]
+    actions = ["re_embed", "add_to_group", "remove_from_group", "export"]
     change_list_template = "admin/gallery/person/change_list.html"
 
     def get_queryset(self, request):
@@ -205,6 +206,17 @@ class PersonAdmin(TenantAdmin):
             services.face_image_enqueue(face_image, again=True)
             count += 1
         self.message_user(request, f"{count} photos queued for embedding.", messages.SUCCESS)
+
+    @admin.action(description="Export everything held about the person (one at a time)")
+    def export(self, request, queryset):
+        if queryset.count() != 1:
+            self.message_user(request, "Select one person to export.", messages.ERROR)
+            return None
+        person = queryset.get()
+        archive = sighting_services.person_export(person=person, user=request.user)
+        response = StreamingHttpResponse(archive, content_type="application/zip")
+        response["Content-Disposition"] = f'attachment; filename="person-{person.pk}.zip"'
+        return response
 
     @admin.action(description="Add the selected people to a group")
     def add_to_group(self, request, queryset):

@@ -3,7 +3,7 @@ from datetime import datetime, time, timedelta
 from django import forms
 from django.utils import timezone
 
-from apps.gallery.models import Group, Person
+from apps.gallery.models import Consent, Group, Person
 from apps.organizations.models import Camera
 from apps.sightings.attendance import attendance_range
 
@@ -64,6 +64,13 @@ class CorrectionForm(forms.Form):
 
 class PromoteForm(forms.Form):
     name = forms.CharField(max_length=200)
+    # Where the organization requires consent: the new person's, recorded with them.
+    consent_method = forms.ChoiceField(choices=Consent.Method.choices, required=False)
+    consent_purpose = forms.CharField(max_length=300, required=False)
+
+    def consent(self) -> dict | None:
+        method, purpose = self.cleaned_data["consent_method"], self.cleaned_data["consent_purpose"]
+        return {"method": method, "purpose": purpose} if method else None
 
 
 class AttendanceForm(forms.Form):

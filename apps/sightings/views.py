@@ -17,7 +17,7 @@ from django.views.decorators.http import require_POST
 
 from apps.core.access import get_for_organization
 from apps.core.errors import NotFound, ServiceError
-from apps.gallery.models import FaceImage, Person
+from apps.gallery.models import Consent, FaceImage, Person
 from apps.sightings import charts, selectors, services
 from apps.sightings.attendance import attendance_page, attendance_stream
 from apps.sightings.forms import AttendanceForm, CorrectionForm, GroupForm, PromoteForm, ReportFilterForm
@@ -259,6 +259,7 @@ def strangers(request, organization):
             "statuses": StrangerProfile.Status.values,
             "page": page,
             "profiles": [(profile, samples[profile.pk]) for profile in page.object_list],
+            "consent_methods": Consent.Method.choices,
         },
     )
 
@@ -273,7 +274,11 @@ def stranger_promote(request, organization, profile_id):
         return redirect("reports:strangers")
     try:
         person = services.stranger_promote(
-            organization=organization, profile=profile, name=form.cleaned_data["name"], user=request.user
+            organization=organization,
+            profile=profile,
+            name=form.cleaned_data["name"],
+            consent=form.consent(),
+            user=request.user,
         )
     except ServiceError as error:
         messages.error(request, error.message)

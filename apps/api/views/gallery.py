@@ -1,5 +1,7 @@
 """People and their photos: the gallery of the API key's organization."""
 
+from django.http import StreamingHttpResponse
+from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema
 from rest_framework import status
 from rest_framework.response import Response
@@ -132,3 +134,23 @@ class PersonConsentWithdrawView(OrganizationView):
         erased = sighting_services.consent_withdraw(consent=consent, api_key=request.auth)
         consent.refresh_from_db()
         return Response({"consent": serializers.ConsentSerializer(consent).data, "erased": erased})
+
+
+class PersonExportView(OrganizationView):
+    required_scope = ApiKey.Scope.GALLERY_WRITE
+
+    @extend_schema(
+        responses={(200, "application/zip"): OpenApiTypes.BINARY},
+        description="Everything the organization holds about the person, as one zip streamed as it is read: "
+        "person.json (profile, groups, consent records, photos, embeddings, sightings, visits, attendance, "
+        "check-ins, corrections, audit events) and the files (photos, consent documents, crops, check-in photos).",
+    )
+    def get(self, request, person_id):
+        person = get_for_organization(Person, self.organization, person_id)
+        return person_export_response(sighting_services.person_export(person=person, api_key=request.auth), person)
+
+
+def person_export_response(archive, person: Person) -> StreamingHttpResponse:
+    response = StreamingHttpResponse(archive, content_type="application/zip")
+    response["Content-Disposition"] = f'attachment; filename="person-{person.pk}.zip"'
+    return response

@@ -22,7 +22,7 @@ from apps.sightings.services.grouping import (
     visit_rebuild,
     visit_refresh,
 )
-from apps.sightings.services.privacy import consent_withdraw, person_biometrics_erase
+from apps.sightings.services.privacy import consent_withdraw, person_biometrics_erase, person_export
 from apps.sightings.services.sweeps import (
     for_each_organization,
     retention_purge,
@@ -35,6 +35,7 @@ from apps.sightings.services.watchlist import watchlist_add, watchlist_remove
 __all__ = [
     "consent_withdraw",
     "person_biometrics_erase",
+    "person_export",
     "watchlist_add",
     "watchlist_remove",
     "PROMOTE_PHOTOS",
