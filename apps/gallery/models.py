@@ -114,6 +114,8 @@ class FaceImage(TenantOwned):
     queued_at = models.DateTimeField(null=True, blank=True)
     # A default in the database too: rows written by COPY (the benchmark's galleries) start at 0.
     attempts = models.PositiveSmallIntegerField(default=0, db_default=0)
+    # The photo was cut down to its face after enrollment (the organization keeps faces only).
+    face_only = models.BooleanField(default=False, db_default=False)
 
     class Meta:
         indexes = [

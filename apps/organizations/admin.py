@@ -59,6 +59,7 @@ class OrganizationAdmin(TenantAdmin):
         "time_zone",
         "require_second_factor",
         "require_consent",
+        "enrollment_photos",
         "calibration_plot",
     ]
     inlines = [CalibrationInline]

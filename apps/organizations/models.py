@@ -45,8 +45,22 @@ class Organization(models.Model):
     visit_gap_seconds = models.PositiveIntegerField(default=60)
     # Where the organization's days begin and end (attendance), an IANA name.
     time_zone = models.CharField(max_length=64, default=default_time_zone, validators=[validate_time_zone])
+
     # Every member signs in with a second factor (an authenticator app's code, or a
     # recovery code); a member without one sets it up before reaching anything else.
+    class EnrollmentPhotos(models.TextChoices):
+        ORIGINAL = "original", "keep the original photos"
+        FACE_ONLY = "face_only", "keep only the face (cut out after enrollment)"
+
+    # What is kept of an enrollment photo once enrolled: the photo as uploaded, or only the
+    # face with room around it (images.face_only), from which a model change embeds again.
+    enrollment_photos = models.CharField(
+        max_length=16,
+        choices=EnrollmentPhotos.choices,
+        default=EnrollmentPhotos.ORIGINAL,
+        help_text="Face only: after enrollment the photo is replaced by its face (the rest of the picture is "
+        "deleted); a model change embeds the faces again.",
+    )
     # A photo is enrolled only for a person whose consent is on record (and not withdrawn).
     require_consent = models.BooleanField(
         default=False,

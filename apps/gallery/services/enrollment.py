@@ -28,7 +28,7 @@ from apps.recognition.analyzers import (
     quality_policy,
     require_organization_model,
 )
-from apps.recognition.pipeline import quality
+from apps.recognition.pipeline import images, quality
 
 logger = logging.getLogger(__name__)
 
@@ -240,6 +240,8 @@ def _enroll(face_image: FaceImage) -> FaceImage:
         face_image.quality = measured.as_dict()
         face_image.processed_at = timezone.now()
         face_image.save(update_fields=["status", "reason", "detail", "warnings", "quality", "processed_at"])
+    if organization.enrollment_photos == Organization.EnrollmentPhotos.FACE_ONLY and not face_image.face_only:
+        image = _keep_face_only(face_image, image, face.box)
     # A model change under way needs this photo too, and so does a model switched to
     # while it was being enrolled.
     wanted = set(
@@ -255,6 +257,28 @@ def _enroll(face_image: FaceImage) -> FaceImage:
             logger.warning("photo %s not embedded with %s: %s", face_image.pk, model_name, error)
     gallery_changed.send(sender=Person, organization_id=organization.pk)
     return face_image
+
+
+def _keep_face_only(face_image: FaceImage, image, box):
+    """Replaces the enrolled photo by its face with room around it (the rest of the picture
+    is deleted once this commits); the stored boxes move to the new picture's pixels, so
+    that another model's embedding finds the same face. Returns the new picture."""
+    crop, (x0, y0, scale) = images.face_only(image, box)
+    original = face_image.image
+    storage, old_name = original.storage, original.name
+    with transaction.atomic():
+        face_image.image.save(f"{uuid.uuid4().hex}.jpg", ContentFile(images.encode_jpeg(crop, quality=95)), save=False)
+        face_image.face_only = True
+        face_image.save(update_fields=["image", "face_only"])
+        for embedding in face_image.embeddings.all():
+            embedding.box_x, embedding.box_y = (
+                round((embedding.box_x - x0) * scale),
+                round((embedding.box_y - y0) * scale),
+            )
+            embedding.box_w, embedding.box_h = round(embedding.box_w * scale), round(embedding.box_h * scale)
+            embedding.save(update_fields=["box_x", "box_y", "box_w", "box_h"])
+        transaction.on_commit(lambda: storage.delete(old_name))
+    return crop
 
 
 def _embedding_store(face_image: FaceImage, analyzer, face, vector, quality_measured: dict) -> None:

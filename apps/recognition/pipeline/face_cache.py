@@ -99,19 +99,21 @@ def _unpack(meta_json: str, blob: bytes) -> list[CachedFace]:
 # --- Analysis in a pool of processes ----------------------------------------------------
 
 _analyzer = None
+_face_only = False
 
 
-def _start_worker(analyzer_options: dict) -> None:
-    global _analyzer
+def _start_worker(analyzer_options: dict, face_only: bool = False) -> None:
+    global _analyzer, _face_only
     # One thread per process: the pool already uses every core.
     os.environ.setdefault("OMP_NUM_THREADS", "1")
     from apps.recognition.pipeline.engine import FaceAnalyzer
 
     _analyzer = FaceAnalyzer(**analyzer_options)
+    _face_only = face_only
 
 
 def _analyze_one(path: Path) -> tuple[Path, str, list[CachedFace] | None]:
-    from apps.recognition.pipeline.images import ImageRejected, decode_image
+    from apps.recognition.pipeline.images import ImageRejected, decode_image, face_only
 
     data = path.read_bytes()
     digest = photo_digest(data)
@@ -119,6 +121,13 @@ def _analyze_one(path: Path) -> tuple[Path, str, list[CachedFace] | None]:
         image = decode_image(data, max_bytes=1 << 31, max_pixels=100_000_000)
     except ImageRejected:
         return path, digest, None
+    if _face_only:
+        # As an organization that keeps faces only stores the photo, and a model change
+        # embeds it again: the largest face with room around it, as enrollment chooses.
+        found = _analyzer.detect(image)
+        if not found:
+            return path, digest, []
+        image, _ = face_only(image, max(found, key=lambda f: f.box.w * f.box.h).box)
     return (
         path,
         digest,
@@ -136,9 +145,11 @@ def analyze_photos(
     cache: FaceCache,
     workers: int | None = None,
     progress: bool = True,
+    face_only: bool = False,
 ) -> dict[Path, list[CachedFace]]:
     """Every face of every photo, each with its own and its mirror image's embedding
-    (unreadable photos map to an empty list)."""
+    (unreadable photos map to an empty list); with `face_only`, of the photo cut down
+    to its largest face as images.face_only keeps it (the cache's key must say so)."""
     from tqdm import tqdm
 
     paths = sorted(set(paths))
@@ -153,7 +164,7 @@ def analyze_photos(
     if todo:
         workers = max(1, min(workers or os.cpu_count() or 1, len(todo)))
         with (
-            get_context("spawn").Pool(workers, _start_worker, (analyzer_options,)) as pool,
+            get_context("spawn").Pool(workers, _start_worker, (analyzer_options, face_only)) as pool,
             tqdm(total=len(todo), desc=f"analyzing ({cache.key})", unit="photo", disable=not progress) as bar,
         ):
             for done, (path, digest, faces) in enumerate(pool.imap_unordered(_analyze_one, todo, chunksize=4), 1):

@@ -64,3 +64,26 @@ def encode_jpeg(image_bgr: np.ndarray, quality: int = 90) -> bytes:
     if not ok:
         raise ValueError("OpenCV could not encode the image as JPEG")
     return encoded.tobytes()
+
+
+# What an organization that keeps faces only keeps of an enrollment photo: the face with
+# room around it (every model's alignment reads at most 1.5 times the box, and the
+# detector must find the face again in it), downsized to at most this side.
+FACE_ONLY_SCALE = 2.0
+FACE_ONLY_MAX_SIDE = 400
+
+
+def face_only(image: np.ndarray, box) -> tuple[np.ndarray, tuple[int, int, float]]:
+    """The part of the photo around a face that a model change can embed again, and how
+    its pixels map from the photo's: (x0, y0, scale), crop = (photo - (x0, y0)) * scale."""
+    height, width = image.shape[:2]
+    cx, cy = box.x + box.w / 2, box.y + box.h / 2
+    half = FACE_ONLY_SCALE * max(box.w, box.h) / 2
+    x0, y0 = max(0, round(cx - half)), max(0, round(cy - half))
+    x1, y1 = min(width, round(cx + half)), min(height, round(cy + half))
+    crop = image[y0:y1, x0:x1]
+    scale = min(1.0, FACE_ONLY_MAX_SIDE / max(crop.shape[:2]))
+    if scale < 1:
+        size = (max(1, round(crop.shape[1] * scale)), max(1, round(crop.shape[0] * scale)))
+        crop = cv2.resize(crop, size, interpolation=cv2.INTER_AREA)
+    return np.ascontiguousarray(crop), (x0, y0, scale)

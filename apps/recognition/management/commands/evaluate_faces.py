@@ -84,6 +84,12 @@ class Command(BaseCommand):
         parser.add_argument("--workers", type=int, default=None, help="Processes analyzing photos (default: cores).")
         parser.add_argument("--json", type=Path, dest="json_path", help="Write the figures to this file.")
         parser.add_argument("--det", type=Path, dest="det_path", help="Write the DET plot (PNG) to this file.")
+        parser.add_argument(
+            "--face-only",
+            action="store_true",
+            help="Embed every photo as an organization that keeps faces only stores it: cut down to its largest "
+            "face with room around it (images.face_only), as a model change then embeds it again.",
+        )
         parser.add_argument("--no-progress", action="store_true")
 
     def handle(self, *args, **options):
@@ -111,7 +117,8 @@ class Command(BaseCommand):
         cache = FaceCache(
             options["cache"] or Path(settings.VAR_DIR) / "eval-cache" / "faces.sqlite",
             key=f"{model}/{detector}/{alignment}{points_key}:{padding:g}/{settings.RECOGNITION_DETECT_MAX_SIDE}"
-            + _weights_version(model),
+            + _weights_version(model)
+            + ("/face-only" if options["face_only"] else ""),
         )
         analyzer_options = {
             "model_name": model,
@@ -130,6 +137,7 @@ class Command(BaseCommand):
                 cache=cache,
                 workers=options["workers"],
                 progress=not options["no_progress"],
+                face_only=options["face_only"],
             )
         finally:
             cache.close()
@@ -144,6 +152,7 @@ class Command(BaseCommand):
             "padding": padding,
             "face": options["face"],
             "mirror": mirror,
+            "face_only": options["face_only"],
             "strategy": options["strategy"],
             "margin": options["margin"],
             "target_fpir": options["target_fpir"],
