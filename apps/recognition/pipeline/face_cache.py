@@ -99,10 +99,10 @@ def _unpack(meta_json: str, blob: bytes) -> list[CachedFace]:
 # --- Analysis in a pool of processes ----------------------------------------------------
 
 _analyzer = None
-_face_only = False
+_face_only = None
 
 
-def _start_worker(analyzer_options: dict, face_only: bool = False) -> None:
+def _start_worker(analyzer_options: dict, face_only: str | None = None) -> None:
     global _analyzer, _face_only
     # One thread per process: the pool already uses every core.
     os.environ.setdefault("OMP_NUM_THREADS", "1")
@@ -113,6 +113,7 @@ def _start_worker(analyzer_options: dict, face_only: bool = False) -> None:
 
 
 def _analyze_one(path: Path) -> tuple[Path, str, list[CachedFace] | None]:
+    from apps.recognition.pipeline.evaluation import pick_face
     from apps.recognition.pipeline.images import ImageRejected, decode_image, face_only
 
     data = path.read_bytes()
@@ -122,12 +123,23 @@ def _analyze_one(path: Path) -> tuple[Path, str, list[CachedFace] | None]:
     except ImageRejected:
         return path, digest, None
     if _face_only:
-        # As an organization that keeps faces only stores the photo, and a model change
-        # embeds it again: the largest face with room around it, as enrollment chooses.
+        # As an organization that keeps faces only stores the photo (the labelled face,
+        # by the evaluation's rule, with room around it) and a model change embeds it
+        # again: the face found nearest the kept picture's centre, alone.
         found = _analyzer.detect(image)
         if not found:
             return path, digest, []
-        image, _ = face_only(image, max(found, key=lambda f: f.box.w * f.box.h).box)
+        labelled = found[pick_face(found, (image.shape[1], image.shape[0]), _face_only)]
+        image, _ = face_only(image, labelled.box)
+        analyzed = _analyzer.analyze(image, views=True)
+        if not analyzed:
+            return path, digest, []
+        analyzed = [analyzed[pick_face([a.face for a in analyzed], (image.shape[1], image.shape[0]), "central")]]
+        return (
+            path,
+            digest,
+            [CachedFace(a.face.box, a.face.confidence, a.quality.as_dict(), *a.views) for a in analyzed],
+        )
     return (
         path,
         digest,
@@ -145,11 +157,12 @@ def analyze_photos(
     cache: FaceCache,
     workers: int | None = None,
     progress: bool = True,
-    face_only: bool = False,
+    face_only: str | None = None,
 ) -> dict[Path, list[CachedFace]]:
     """Every face of every photo, each with its own and its mirror image's embedding
-    (unreadable photos map to an empty list); with `face_only`, of the photo cut down
-    to its largest face as images.face_only keeps it (the cache's key must say so)."""
+    (unreadable photos map to an empty list); with `face_only` (a pick_face rule), of
+    the photo cut down to that face as images.face_only keeps it (the cache's key must
+    say so)."""
     from tqdm import tqdm
 
     paths = sorted(set(paths))

@@ -67,23 +67,37 @@ def encode_jpeg(image_bgr: np.ndarray, quality: int = 90) -> bytes:
 
 
 # What an organization that keeps faces only keeps of an enrollment photo: the face with
-# room around it (every model's alignment reads at most 1.5 times the box, and the
-# detector must find the face again in it), downsized to at most this side.
+# room around it (every model's alignment reads at most 1.5 times the box), in the middle
+# of a plain grey canvas twice its size, so that the detector finds the face again when a
+# model change embeds it (BlazeFace misses faces that fill the frame: cut without the
+# canvas, 47 of lfw-dev's 6,922 photos gave no face, against 16 whole; with it, 16, and
+# the same accuracy: README, "Enrollment photos"). The grey costs next to nothing as JPEG.
 FACE_ONLY_SCALE = 2.0
-FACE_ONLY_MAX_SIDE = 400
+FACE_ONLY_CANVAS = 2.0
+FACE_ONLY_MAX_SIDE = 640
+CANVAS_GREY = 127
 
 
-def face_only(image: np.ndarray, box) -> tuple[np.ndarray, tuple[int, int, float]]:
-    """The part of the photo around a face that a model change can embed again, and how
-    its pixels map from the photo's: (x0, y0, scale), crop = (photo - (x0, y0)) * scale."""
+def face_only(image: np.ndarray, box) -> tuple[np.ndarray, tuple[float, float, float]]:
+    """What a model change can embed again of a photo: the face and its surroundings on a
+    grey canvas, and how pixels map from the photo's: kept = (photo - (x0, y0)) * scale."""
     height, width = image.shape[:2]
     cx, cy = box.x + box.w / 2, box.y + box.h / 2
     half = FACE_ONLY_SCALE * max(box.w, box.h) / 2
     x0, y0 = max(0, round(cx - half)), max(0, round(cy - half))
     x1, y1 = min(width, round(cx + half)), min(height, round(cy + half))
     crop = image[y0:y1, x0:x1]
-    scale = min(1.0, FACE_ONLY_MAX_SIDE / max(crop.shape[:2]))
+    side = FACE_ONLY_CANVAS * 2 * half
+    scale = min(1.0, FACE_ONLY_MAX_SIDE / side)
     if scale < 1:
         size = (max(1, round(crop.shape[1] * scale)), max(1, round(crop.shape[0] * scale)))
         crop = cv2.resize(crop, size, interpolation=cv2.INTER_AREA)
-    return np.ascontiguousarray(crop), (x0, y0, scale)
+    canvas_side = max(round(side * scale), *crop.shape[:2])
+    canvas = np.full((canvas_side, canvas_side, 3), CANVAS_GREY, dtype=image.dtype)
+    # The face's centre at the canvas's centre, wherever the photo's edges cut the crop.
+    left = round(canvas_side / 2 - (cx - x0) * scale)
+    top = round(canvas_side / 2 - (cy - y0) * scale)
+    left = min(max(0, left), canvas_side - crop.shape[1])
+    top = min(max(0, top), canvas_side - crop.shape[0])
+    canvas[top : top + crop.shape[0], left : left + crop.shape[1]] = crop
+    return canvas, (x0 - left / scale, y0 - top / scale, scale)

@@ -7,7 +7,7 @@ import numpy as np
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
-from apps.recognition.pipeline import alignment, calibration, catalog, datasets, evaluation, plots
+from apps.recognition.pipeline import alignment, calibration, catalog, datasets, evaluation, images, plots
 from apps.recognition.pipeline.engine import ModelNotReady, mirror_average
 from apps.recognition.pipeline.face_cache import FaceCache, analyze_photos
 
@@ -118,7 +118,11 @@ class Command(BaseCommand):
             options["cache"] or Path(settings.VAR_DIR) / "eval-cache" / "faces.sqlite",
             key=f"{model}/{detector}/{alignment}{points_key}:{padding:g}/{settings.RECOGNITION_DETECT_MAX_SIDE}"
             + _weights_version(model)
-            + ("/face-only" if options["face_only"] else ""),
+            + (
+                f"/face-only:{images.FACE_ONLY_SCALE:g}x{images.FACE_ONLY_CANVAS:g}:{options['face']}"
+                if options["face_only"]
+                else ""
+            ),
         )
         analyzer_options = {
             "model_name": model,
@@ -137,7 +141,7 @@ class Command(BaseCommand):
                 cache=cache,
                 workers=options["workers"],
                 progress=not options["no_progress"],
-                face_only=options["face_only"],
+                face_only=options["face"] if options["face_only"] else None,
             )
         finally:
             cache.close()
