@@ -51,10 +51,11 @@ def deepface_home(request, tmp_path_factory) -> Path:
     home = tmp_path_factory.mktemp("deepface")
     for file_name in weights.PACKAGED:
         weights.provision_file(file_name, home, allow_download=False)
-    # The converted weights (FaceNet, BlazeFace) are the real ones `make models` made
-    # and verified; converting them again would add a minute to every run.
+    # The converted weights (FaceNet, BlazeFace, ...) and those used as an npm tarball
+    # ships them (liveness) are the real ones `make models` made and verified; making
+    # them again would add a minute to every run.
     provisioned = catalog.weights_dir(settings.DEEPFACE_HOME)
-    for file_name in weights.CONVERTED:
+    for file_name in [*weights.CONVERTED, *weights.SHIPPED]:
         if not (provisioned / file_name).is_file():
             pytest.fail(f"{file_name} is not in {provisioned}: run `make models` (python manage.py provision_models)")
         weights.install_file(provisioned / file_name, file_name, home)

@@ -120,6 +120,12 @@ LANDMARKS_68_FILE = "shape_predictor_68_face_landmarks.dat"
 ALIGNMENT_FILES = {"arcface": (FACE_MESH_FILE, LANDMARKS_68_FILE)}
 
 
+# Passive liveness: faceplugin's fr_liveness (a MiniFASNet-like classifier of a face and
+# its surroundings, 128 x 128), shipped in the npm tarball that Faceplugin's embedder
+# comes from and used as shipped (pipeline/liveness.py).
+LIVENESS_WEIGHTS = "faceplugin_fr_liveness.onnx"
+
+
 def model_spec(name: str) -> ModelSpec:
     try:
         return MODELS[name]

@@ -98,6 +98,17 @@ CONVERTED = {
 }
 
 
+# Files used as an npm tarball ships them, once the tarball's hash and the file's shape
+# are checked (check_shipped_file).
+SHIPPED = {
+    catalog.LIVENESS_WEIGHTS: NpmFile(
+        FACEPLUGIN_SOURCE.package, FACEPLUGIN_SOURCE.version, FACEPLUGIN_SOURCE.integrity, "model/fr_liveness.onnx"
+    ),
+}
+# What each shipped file must take and give: (input shape, output shape).
+SHIPPED_SHAPES = {catalog.LIVENESS_WEIGHTS: ([1, 3, 128, 128], [1, 3])}
+
+
 class ConversionUnavailable(RuntimeError):
     pass
 
@@ -245,6 +256,22 @@ def check_weight_file(path: str | Path, spec) -> None:
         raise ValueError(f"its embeddings have {width} dimensions; {spec.name}'s have {spec.dimensions}")
 
 
+def check_shipped_file(path: str | Path, file_name: str) -> None:
+    """Raise ValueError unless the file loads in ONNX Runtime with the shapes expected of it."""
+    import onnxruntime
+
+    expected_input, expected_output = SHIPPED_SHAPES[file_name]
+    try:
+        session = onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    except Exception as error:  # ONNX Runtime raises its own kinds
+        raise ValueError(f"{file_name} does not load ({error})") from None
+    found = (session.get_inputs()[0].shape, session.get_outputs()[0].shape)
+    if list(found) != [expected_input, expected_output]:
+        raise ValueError(
+            f"{file_name} takes {found[0]} and gives {found[1]}, not {expected_input} and {expected_output}"
+        )
+
+
 def install_file(source: str | Path, file_name: str, deepface_home: str | Path) -> Path:
     folder = catalog.weights_dir(deepface_home)
     folder.mkdir(parents=True, exist_ok=True)
@@ -264,7 +291,7 @@ def provision_file(
     converter: Converter | None = None,
 ) -> str:
     """Make one weight file available; return how ('present', 'package', 'converted',
-    'download'). A conversion that cannot run raises ConversionUnavailable."""
+    'npm', 'download'). A conversion that cannot run raises ConversionUnavailable."""
     if (catalog.weights_dir(deepface_home) / file_name).is_file():
         return "present"
     packaged = _packaged_path(file_name)
@@ -274,6 +301,14 @@ def provision_file(
     if file_name in CONVERTED and converter is not None:
         convert_file(file_name, deepface_home, converter)
         return "converted"
+    if file_name in SHIPPED and converter is not None and converter.sources_dir is not None:
+        source = npm_member(SHIPPED[file_name], converter.sources_dir)
+        try:
+            check_shipped_file(source, file_name)
+        except ValueError as error:
+            raise ConversionUnavailable(f"{error}; nothing installed") from None
+        install_file(source, file_name, deepface_home)
+        return "npm"
     if not allow_download or not model_name:
         raise FileNotFoundError(file_name)
     # DeepFace downloads the weights of a model when it builds it.

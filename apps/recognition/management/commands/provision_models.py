@@ -52,6 +52,8 @@ class Command(BaseCommand):
             for file_name in detector_files:
                 if self._provision(file_name, home, allow_download=False, converter=converter) is None:
                     self.stdout.write(self.style.WARNING(f"detector {detector}: NOT READY - {file_name} is missing"))
+        if self._provision(catalog.LIVENESS_WEIGHTS, home, allow_download=False, converter=converter) is None:
+            self.stdout.write(self.style.WARNING(f"liveness: NOT READY - {catalog.LIVENESS_WEIGHTS} is missing"))
         for name in models:
             spec = catalog.model_spec(name)
             for file_name in catalog.ALIGNMENT_FILES.get(spec.alignment, ()):
