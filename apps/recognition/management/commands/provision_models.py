@@ -25,6 +25,9 @@ class Command(BaseCommand):
             "--from-file", metavar="PATH", help="Install this weights file for the (single) --model given."
         )
         parser.add_argument("--offline", action="store_true", help="Never try to download.")
+        parser.add_argument(
+            "--liveness", action="store_true", help="Also the liveness model when --model is given (always without)."
+        )
 
     def handle(self, *args, model=None, from_file=None, offline=False, **options):
         home = settings.DEEPFACE_HOME
@@ -52,7 +55,10 @@ class Command(BaseCommand):
             for file_name in detector_files:
                 if self._provision(file_name, home, allow_download=False, converter=converter) is None:
                     self.stdout.write(self.style.WARNING(f"detector {detector}: NOT READY - {file_name} is missing"))
-        if self._provision(catalog.LIVENESS_WEIGHTS, home, allow_download=False, converter=converter) is None:
+        # The liveness model with all models (`make models`), or when asked for.
+        if (not model or options["liveness"]) and self._provision(
+            catalog.LIVENESS_WEIGHTS, home, allow_download=False, converter=converter
+        ) is None:
             self.stdout.write(self.style.WARNING(f"liveness: NOT READY - {catalog.LIVENESS_WEIGHTS} is missing"))
         for name in models:
             spec = catalog.model_spec(name)
