@@ -52,3 +52,25 @@ class LivenessModel:
         logits = np.concatenate([self.session.run(None, {self.input_name: item[None]})[0] for item in batch])
         exp = np.exp(logits - logits.max(axis=1, keepdims=True))
         return [float(p) for p in (exp / exp.sum(axis=1, keepdims=True))[:, 0]]
+
+
+# --- Measuring it (ISO/IEC 30107-3) ------------------------------------------------------
+
+
+def wilson_interval(errors: int, total: int, z: float = 1.96) -> tuple[float, float]:
+    """The 95 % confidence interval of an error rate measured as errors / total (Wilson's
+    score interval: sound at 0 errors and at small counts, where the normal one is not)."""
+    if total == 0:
+        return (0.0, 1.0)
+    rate = errors / total
+    centre = (rate + z * z / (2 * total)) / (1 + z * z / total)
+    half = z * np.sqrt(rate * (1 - rate) / total + z * z / (4 * total * total)) / (1 + z * z / total)
+    return (max(0.0, float(centre - half)), min(1.0, float(centre + half)))
+
+
+def error_rate(scores: list[float], threshold: float, *, bona_fide: bool) -> tuple[int, int]:
+    """(errors, presentations) at a threshold on the live score: for bona fide
+    presentations (BPCER) those called attacks, for attacks (APCER) those called live."""
+    if bona_fide:
+        return sum(score < threshold for score in scores), len(scores)
+    return sum(score >= threshold for score in scores), len(scores)

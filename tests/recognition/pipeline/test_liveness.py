@@ -51,3 +51,15 @@ def test_a_file_of_another_shape_is_refused(deepface_home):
     with pytest.raises(ValueError, match="takes"):
         weights.check_shipped_file(embedder, catalog.LIVENESS_WEIGHTS)
     weights.check_shipped_file(catalog.weights_dir(deepface_home) / catalog.LIVENESS_WEIGHTS, catalog.LIVENESS_WEIGHTS)
+
+
+def test_error_rates_and_their_intervals_are_iso_30107_3s():
+    from apps.recognition.pipeline.liveness import error_rate, wilson_interval
+
+    # BPCER: bona fide called attacks; APCER: attacks called bona fide.
+    assert error_rate([0.9, 0.4, 0.6], 0.5, bona_fide=True) == (1, 3)
+    assert error_rate([0.9, 0.4, 0.6], 0.5, bona_fide=False) == (2, 3)
+    # Wilson's interval, by hand: 0 of 28 still allows up to 12.1 %.
+    assert wilson_interval(0, 28) == pytest.approx((0.0, 0.1206), abs=1e-4)
+    assert wilson_interval(56, 548) == pytest.approx((0.0796, 0.1302), abs=1e-3)
+    assert wilson_interval(0, 0) == (0.0, 1.0)
