@@ -13,6 +13,7 @@ from itertools import islice
 from django.apps import apps
 from django.db import models, transaction
 from django.db.models.signals import post_delete
+from django.http import StreamingHttpResponse
 from django.utils import timezone
 
 from apps.core.tenancy import current_organization_id
@@ -36,6 +37,13 @@ def _delete_files(sender, instance, **kwargs) -> None:
     for file in files:
         storage, name = file.storage, file.name
         transaction.on_commit(lambda storage=storage, name=name: storage.delete(name))
+
+
+def zip_response(archive, name: str) -> StreamingHttpResponse:
+    """A zip streamed to the client as it is written (an iterable of bytes), as a download."""
+    response = StreamingHttpResponse(archive, content_type="application/zip")
+    response["Content-Disposition"] = f'attachment; filename="{name}.zip"'
+    return response
 
 
 def files_clear(instance: models.Model, *names: str) -> None:

@@ -3,7 +3,6 @@ from django.conf import settings
 from django.contrib import admin, messages
 from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
 from django.db.models import Count
-from django.http import StreamingHttpResponse
 from django.shortcuts import redirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
@@ -11,6 +10,7 @@ from django.utils.html import format_html, format_html_join
 
 from apps.core.admin_base import TenantAdmin, TenantInline, is_platform
 from apps.core.errors import ServiceError
+from apps.core.files import zip_response
 from apps.gallery import selectors, services
 from apps.gallery.models import Consent, FaceImage, GalleryImport, GalleryReembed, Group, Person
 from apps.sightings import services as sighting_services
@@ -138,11 +138,13 @@ class PersonAdmin(TenantAdmin):
     change_list_template = "admin/gallery/person/change_list.html"
 
     def get_queryset(self, request):
-        return selectors.with_enrolled_photos(
-            super()
-            .get_queryset(request)
-            .annotate(
-                photo_total=Count("face_images", distinct=True), embedding_total=Count("embeddings", distinct=True)
+        return selectors.with_consent_state(
+            selectors.with_enrolled_photos(
+                super()
+                .get_queryset(request)
+                .annotate(
+                    photo_total=Count("face_images", distinct=True), embedding_total=Count("embeddings", distinct=True)
+                )
             )
         )
 
@@ -213,10 +215,7 @@ class PersonAdmin(TenantAdmin):
             self.message_user(request, "Select one person to export.", messages.ERROR)
             return None
         person = queryset.get()
-        archive = sighting_services.person_export(person=person, user=request.user)
-        response = StreamingHttpResponse(archive, content_type="application/zip")
-        response["Content-Disposition"] = f'attachment; filename="person-{person.pk}.zip"'
-        return response
+        return zip_response(sighting_services.person_export(person=person, user=request.user), f"person-{person.pk}")
 
     @admin.action(description="Add the selected people to a group")
     def add_to_group(self, request, queryset):

@@ -2,10 +2,10 @@ from dataclasses import dataclass
 
 import numpy as np
 from django.conf import settings
-from django.db.models import Count, Q, QuerySet
+from django.db.models import Count, Exists, OuterRef, Q, QuerySet
 from pgvector.django import CosineDistance
 
-from apps.gallery.models import FaceEmbedding, FaceImage, Person
+from apps.gallery.models import Consent, FaceEmbedding, FaceImage, Person
 
 
 @dataclass(frozen=True)
@@ -56,15 +56,29 @@ def enrollment_strength(count: int) -> str:
 
 
 def people_search(*, organization, text: str = "") -> QuerySet[Person]:
-    people = with_enrolled_photos(Person.objects.filter(organization=organization))
+    people = with_consent_state(with_enrolled_photos(Person.objects.filter(organization=organization)))
     if text:
         people = people.filter(Q(name__icontains=text) | Q(external_id__icontains=text))
     return people
 
 
+def with_consent_state(people: QuerySet[Person]) -> QuerySet[Person]:
+    """Each person annotated with whether a consent is in force and whether any was
+    recorded: consent_state reads them instead of a query per person."""
+    consents = Consent.objects.filter(person=OuterRef("pk"))
+    return people.annotate(
+        consent_in_force=Exists(consents.filter(withdrawn_at__isnull=True)), consent_recorded=Exists(consents)
+    )
+
+
 def consent_state(person: Person) -> str:
     """given (a consent in force), withdrawn (only withdrawn ones) or none."""
-    withdrawn = [at is not None for at in person.consents.values_list("withdrawn_at", flat=True)]
-    if not all(withdrawn):
+    in_force = getattr(person, "consent_in_force", None)
+    if in_force is None:
+        in_force = person.consents.filter(withdrawn_at__isnull=True).exists()
+        recorded = in_force or person.consents.exists()
+    else:
+        recorded = person.consent_recorded
+    if in_force:
         return "given"
-    return "withdrawn" if withdrawn else "none"
+    return "withdrawn" if recorded else "none"

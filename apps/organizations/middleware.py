@@ -55,10 +55,10 @@ class SecondFactorMiddleware:
     def __call__(self, request):
         user = request.user
         if (
-            user.is_authenticated
+            # Memberships are loaded already: most requests stop at the first test.
+            signin.requires_second_factor(request.memberships)
             and not user.is_verified()
             and not request.path.startswith(self.open_paths())
-            and signin.requires_second_factor(request.memberships)
         ):
             if request.path.startswith("/api/"):
                 return JsonResponse(

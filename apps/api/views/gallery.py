@@ -1,6 +1,5 @@
 """People and their photos: the gallery of the API key's organization."""
 
-from django.http import StreamingHttpResponse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema
 from rest_framework import status
@@ -10,6 +9,7 @@ from apps.api import serializers
 from apps.api.idempotency import REPLAYED_HEADER, made_once
 from apps.api.views.base import IDEMPOTENCY_HEADER, IdCursorPagination, OrganizationView, paginated, validated
 from apps.core.access import get_for_organization
+from apps.core.files import zip_response
 from apps.gallery import selectors as gallery_selectors
 from apps.gallery import services as gallery_services
 from apps.gallery.models import Person
@@ -147,10 +147,4 @@ class PersonExportView(OrganizationView):
     )
     def get(self, request, person_id):
         person = get_for_organization(Person, self.organization, person_id)
-        return person_export_response(sighting_services.person_export(person=person, api_key=request.auth), person)
-
-
-def person_export_response(archive, person: Person) -> StreamingHttpResponse:
-    response = StreamingHttpResponse(archive, content_type="application/zip")
-    response["Content-Disposition"] = f'attachment; filename="person-{person.pk}.zip"'
-    return response
+        return zip_response(sighting_services.person_export(person=person, api_key=request.auth), f"person-{person.pk}")

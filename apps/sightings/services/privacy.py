@@ -60,8 +60,8 @@ def person_biometrics_erase(*, person: Person) -> dict:
     FaceImage.objects.filter(person=person).delete()  # embeddings by cascade
     sightings_erased = sightings.count()
     sightings.delete()
-    frames = Frame.objects.filter(pk__in=frame_ids, sightings__isnull=True).count()
-    Frame.objects.filter(pk__in=frame_ids, sightings__isnull=True).delete()
+    _, deleted = Frame.objects.filter(pk__in=frame_ids, sightings__isnull=True).delete()
+    frames = deleted.get(Frame._meta.label, 0)
     # A stranger they were before being promoted: the mean of their faces' embeddings.
     StrangerProfile.objects.filter(person=person).delete()
     check_ins = 0
